@@ -1,0 +1,1 @@
+int psedge_onnx_proto_placeholder;

@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (one way): importers → IR → passes → format → runtime → kernels; CLI on top.
+let package = Package(
+    name: "PSEdge",
+    products: [
+        .executable(name: "psedge", targets: ["psedge"]),
+        .library(name: "PSEdge", targets: ["PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libprotobuf-c-dev).
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CProtobufC", path: "Converters/CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+
+        // Generated ONNX protobuf-c code (see Converters/CONNXProto/README.md to regenerate).
+        .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Converters/CONNXProto"),
+
+        // C kernels: one file per ISA, runtime CPU dispatch.
+        .target(name: "PSEdgeKernels", dependencies: ["COpenBLAS"], path: "Sources/PSEdgeKernels",
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+
+        .target(name: "PSEdgeIR", path: "Sources/PSEdgeIR"),
+        .target(name: "PSEdgeFormat", dependencies: ["PSEdgeIR"], path: "Sources/PSEdgeFormat"),
+        .target(name: "PSEdgeRuntime", dependencies: ["PSEdgeIR", "PSEdgeKernels"], path: "Sources/PSEdgeRuntime",
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "PSEdgePasses", dependencies: ["PSEdgeIR", "PSEdgeRuntime"], path: "Sources/PSEdgePasses"),
+        .target(name: "PSEdgeONNX", dependencies: ["PSEdgeIR", "CONNXProto"], path: "Converters/ONNX"),
+        .target(name: "PSEdgeSafetensors", dependencies: ["PSEdgeIR"], path: "Converters/Safetensors"),
+
+        .executableTarget(name: "psedge", dependencies: [
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/psedge"),
+
+        .testTarget(name: "PSEdgeTests", dependencies: [
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+        ], path: "Tests/PSEdgeTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,46 @@
+import PSEdgeKernels
+
+/// A fixed set of threads for parallel loops (`--threads`). Wraps the C pool so kernels in C and Swift share it.
+public final class ThreadPool: @unchecked Sendable {
+    let pool: OpaquePointer?
+    public let threads: Int
+
+    public init(threads: Int) {
+        let n = max(1, threads)
+        self.threads = n
+        self.pool = pse_pool_create(Int32(n))
+        pse_blas_set_threads(Int32(n))
+    }
+
+    deinit { pse_pool_destroy(pool) }
+
+    /// Runs body(i) for i in 0..<count across the pool.
+    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 0 { return }
+        if threads == 1 || count == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { escaping in
+            var box = escaping
+            withUnsafeMutablePointer(to: &box) { ptr in
+                pse_pool_parallel_for(pool, count, { ctx, i in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, ptr)
+            }
+        }
+    }
+
+    /// Splits 0..<count into about `threads * 4` contiguous chunks and runs body on each range.
+    public func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let chunks = max(1, min(threads * 4, count / max(1, minChunk)))
+        if chunks == 1 { body(0..<count); return }
+        let step = (count + chunks - 1) / chunks
+        parallelFor((count + step - 1) / step) { c in
+            body(c * step..<min(count, (c + 1) * step))
+        }
+    }
+
+    public static let serial = ThreadPool(threads: 1)
+}
