@@ -23,7 +23,7 @@ public final class Plan {
 
     public init(graph: Graph, threads: Int = 1) throws {
         self.graph = graph
-        self.pool = threads == 1 ? ThreadPool.serial : ThreadPool(threads: threads)
+        self.pool = ThreadPool(threads: threads)
         let order = try graph.topologicallySorted()
         let opset = graph.opset
 
