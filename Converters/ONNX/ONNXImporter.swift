@@ -14,8 +14,9 @@ import PSEdgeIR
 /// - Constant nodes stay nodes; folding them is a later pass's job.
 /// - Every problem is a `PSEdgeError` whose message starts with the model's path.
 public enum ONNXImporter {
-    /// ai.onnx operator set versions accepted by default.
-    public static let supportedOpsets: ClosedRange<Int> = 7...22
+    /// ai.onnx operator set versions accepted by default: 7 (numpy-style broadcasting) up to 28, the newest the
+    /// onnx 1.23 conformance cases use. Kernels branch on the opset where an operator's semantics changed.
+    public static let supportedOpsets: ClosedRange<Int> = 7...28
 
     /// Messages may nest at most this deep (model → graph → node → attribute → graph → …, or
     /// TypeProto → sequence → TypeProto → …); deeper files are rejected before protobuf-c's
