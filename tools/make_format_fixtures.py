@@ -53,7 +53,7 @@ def write_npy(d: str) -> None:
     for version in [(2, 0), (3, 0)]:
         with open(os.path.join(d, f"v{version[0]}_f4.npy"), "wb") as f:
             np.lib.format.write_array(f, a, version=version)
-    np.save(os.path.join(d, "bad_fortran.npy"), np.asfortranarray(a))
+    np.save(os.path.join(d, "fortran_f4.npy"), np.asfortranarray(a))
     np.save(os.path.join(d, "bad_big_endian.npy"), a.astype(">f4"))
     np.save(os.path.join(d, "bad_u2.npy"), np.array([1, 2], dtype=np.uint16))
 

@@ -71,9 +71,6 @@ public enum NPY {
             throw PSEdgeError.unsupported("'\(path)' has a structured dtype, which is not supported (supported: \(supportedList))")
         }
         guard case .bool(let fortran)? = header["fortran_order"] else { throw bad("has a non-boolean fortran_order") }
-        if fortran {
-            throw PSEdgeError.unsupported("'\(path)' stores a Fortran-order array; only C order is supported (save np.ascontiguousarray(a))")
-        }
         guard case .tuple(let shape)? = header["shape"] else { throw bad("has a shape that is not a tuple of non-negative integers") }
 
         // dtype
@@ -111,9 +108,30 @@ public enum NPY {
             for i in 0..<count {
                 dst[i] = Float(Double(bitPattern: UInt64(littleEndian: data.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))))
             }
-            return t
+            return fortran ? toRowMajor(t) : t
         }
-        return Tensor(bytes: data, dtype: dtype, shape: shape)
+        let t = Tensor(bytes: data, dtype: dtype, shape: shape)
+        return fortran ? toRowMajor(t) : t
+    }
+
+    /// A Fortran-order array (what np.save writes for a transposed view) reordered to row-major.
+    static func toRowMajor(_ t: Tensor) -> Tensor {
+        let shape = t.shape
+        guard shape.count > 1, t.count > 1 else { return t }
+        let out = Tensor(zeros: t.dtype, shape: shape)
+        let es = t.dtype.byteSize
+        // Column-major strides: the first axis varies fastest.
+        var colStrides = [Int](repeating: 1, count: shape.count)
+        for a in 1..<shape.count { colStrides[a] = colStrides[a - 1] * shape[a - 1] }
+        var index = [Int](repeating: 0, count: shape.count)
+        for i in 0..<t.count {
+            var src = 0
+            for a in 0..<shape.count { src += index[a] * colStrides[a] }
+            (out.raw + i * es).copyMemory(from: t.raw + src * es, byteCount: es)
+            var a = shape.count - 1
+            while a >= 0 { index[a] += 1; if index[a] < shape[a] { break }; index[a] = 0; a -= 1 }
+        }
+        return out
     }
 
     // MARK: writing

@@ -11,6 +11,9 @@ public enum StaticShapes {
     public struct Options: Sendable {
         /// Sizes for symbolic input dimensions, by input name. Unknown dimensions not given here become 1.
         public var inputShapes: [String: [Int]] = [:]
+        /// Inputs turned into constants (`--fix NAME=FILE.npy`): a fixed prompt embedding, a fixed timestep,
+        /// or a shape argument. Everything depending only on them folds.
+        public var fixedInputs: [String: Tensor] = [:]
         public var foldConstants = true
         /// A folded result larger than this stays a node (e.g. an Expand of a constant to a huge shape).
         public var maxFoldedBytes = 64 << 20
@@ -20,6 +23,21 @@ public enum StaticShapes {
 
     public static func run(_ graph: Graph, options: Options = Options(), report: inout PassReport) throws -> Graph {
         var g = graph
+        // 0. Fixed inputs become initializers.
+        for (name, value) in options.fixedInputs.sorted(by: { $0.key < $1.key }) {
+            guard let i = g.inputs.firstIndex(where: { $0.name == name }) else {
+                throw PSEdgeError.invalid("--fix \(name): the model has no input named '\(name)' (inputs: \(g.inputs.map(\.name).joined(separator: ", ")))")
+            }
+            if let t = g.inputs[i].type {
+                guard t.dtype == value.dtype, t.shape.count == value.shape.count,
+                      zip(t.shape, value.shape).allSatisfy({ $0 == nil || $0 == $1 }) else {
+                    throw PSEdgeError.invalid("--fix \(name): value \(value.dtype.name)\(Shapes.describe(value.shape)) does not fit the input's type \(t)")
+                }
+            }
+            g.inputs.remove(at: i)
+            g.initializers[name] = value
+            report.add("fix-inputs", "input '\(name)' fixed to a constant \(value.dtype.name)\(Shapes.describe(value.shape))")
+        }
         // 1. Static graph inputs.
         for (i, input) in g.inputs.enumerated() {
             if let given = options.inputShapes[input.name] {

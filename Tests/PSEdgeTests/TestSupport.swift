@@ -28,6 +28,11 @@ enum Fixtures {
 }
 
 /// A model case in the fixture layout: model.onnx, inputs/<name>.npy, outputs/<name>.npy.
+extension Graph {
+    /// A graph input and the value a test feeds it.
+    typealias Input = (info: ValueInfo, value: Tensor)
+}
+
 struct ModelCase {
     let dir: URL
     var name: String { dir.lastPathComponent }
@@ -44,13 +49,16 @@ struct ModelCase {
 
     /// Imports, fixes shapes, folds and runs the model on its inputs. Inputs are matched to graph inputs by
     /// sanitized file name.
-    func run(threads: Int = 1) throws -> (graph: Graph, outputs: [String: Tensor], expected: [String: Tensor]) {
+    /// `fix` names graph inputs to freeze as constants (PSEdge compiles static graphs: a shape or axes argument
+    /// fed as a graph input must be known at convert time).
+    func run(threads: Int = 1, fix: (Graph.Input) -> Bool = { _ in false }) throws -> (graph: Graph, outputs: [String: Tensor], expected: [String: Tensor]) {
         let raw = try ONNXImporter.load(path: modelPath)
         let files = try npyFiles("inputs")
         var feeds: [String: Tensor] = [:]
         var options = StaticShapes.Options()
         for i in raw.inputs {
             guard let t = files[sanitize(i.name)] else { throw PSEdgeError.invalid("\(name): no input file for '\(i.name)'") }
+            if fix((i, t)) { options.fixedInputs[i.name] = t; continue }
             feeds[i.name] = t
             options.inputShapes[i.name] = t.shape
         }

@@ -189,7 +189,8 @@ struct UnaryKernel: Kernel {
     let tanhGelu: Bool
     let outputTypes: [TensorType]
 
-    var aliasesInput: Int? { op == .Identity || op == .Dropout ? 0 : nil }
+    /// Identity and a mask-less Dropout are views; the planner aliases them.
+    var aliasesInput: Int? { op == .Identity || (op == .Dropout && outputTypes.count == 1) ? 0 : nil }
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         let op = Op(rawValue: ctx.node.opType)!
@@ -316,7 +317,8 @@ struct VariadicKernel: Kernel {
     static func make(_ ctx: KernelContext) throws -> Kernel {
         guard ctx.node.inputs.count >= 1 else { throw PSEdgeError.malformed("\(ctx.label): needs at least one input") }
         let t = try ctx.dtype(0)
-        try ctx.requireDType(0, in: ctx.node.opType == "Max" || ctx.node.opType == "Min" ? [.float32, .int64, .int32] : [.float32])
+        try ctx.requireDType(0, in: ctx.node.opType == "Max" || ctx.node.opType == "Min"
+            ? [.float32, .float16, .int64, .int32, .int8, .uint8] : [.float32, .float16])
         let shapes = try (0..<ctx.node.inputs.count).map { try ctx.shape($0) }
         for i in shapes.indices where try ctx.dtype(i) != t {
             throw PSEdgeError.malformed("\(ctx.label): input types differ")
@@ -333,8 +335,31 @@ struct VariadicKernel: Kernel {
         switch dtype {
         case .int64: runTyped(inputs, outputs[0], Int64.self)
         case .int32: runTyped(inputs, outputs[0], Int32.self)
-        default: runTyped(inputs, outputs[0], Float.self)
+        case .float32: runTyped(inputs, outputs[0], Float.self)
+        default: runConverting(inputs, outputs[0])
         }
+    }
+
+    /// Narrow types (f16, i8, u8) compute in Double and convert back.
+    private func runConverting(_ inputs: [Tensor?], _ out: Tensor) {
+        var acc = [Double](repeating: 0, count: out.count)
+        let s0 = copyPlan.innerStrides[1], x0 = inputs[0]!
+        copyPlan.forEachSpan(pool: .serial) { o, offs, n in for i in 0..<n { acc[o + i] = x0.double(at: offs[1] + i * s0) } }
+        for (k, plan) in plans.enumerated() {
+            let xk = inputs[k + 1]!, sk = plan.innerStrides[1]
+            plan.forEachSpan(pool: .serial) { o, offs, n in
+                for i in 0..<n {
+                    let v = xk.double(at: offs[1] + i * sk)
+                    switch opType {
+                    case "Max": acc[o + i] = max(acc[o + i], v)
+                    case "Min": acc[o + i] = min(acc[o + i], v)
+                    default: acc[o + i] += v
+                    }
+                }
+            }
+        }
+        let scale = opType == "Mean" ? 1 / Double(inputs.count) : 1
+        for i in 0..<out.count { out.setDouble(acc[i] * scale, at: i) }
     }
 
     private func runTyped<T: Numeric & Comparable>(_ inputs: [Tensor?], _ out: Tensor, _: T.Type) {

@@ -428,7 +428,8 @@ struct ConstantKernel: Kernel {
             case .float32: out.pointer(Float.self)[i] = Float(start.pointer(Float.self)[0] + Float(i) * delta.pointer(Float.self)[0])
             case .int64: out.pointer(Int64.self)[i] = Int64(v)
             case .int32: out.pointer(Int32.self)[i] = Int32(v)
-            default: throw PSEdgeError.unsupported("\(ctx.label): Range of \(start.dtype.name)")
+            case .bool: throw PSEdgeError.unsupported("\(ctx.label): Range of bool")
+            default: out.setDouble(v, at: i)
             }
         }
         return ConstantKernel(value: out)
