@@ -22,6 +22,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .customLong("shape"), help: "Static shape for an input with symbolic dims, e.g. --shape input=1x3x224x224. Repeatable.")
     var shapes: [String] = []
 
+    @Option(name: .customLong("fix"), help: "Turn an input into a constant: --fix NAME=FILE.npy (e.g. a fixed prompt embedding or timestep). Repeatable.")
+    var fixes: [String] = []
+
     @Flag(help: "Do not fold constant subgraphs.")
     var noFold = false
 
@@ -40,6 +43,10 @@ struct ConvertCommand: ParsableCommand {
                 let (name, dims) = try splitAssignment(s, option: "--shape")
                 guard let d = parseDims(dims) else { throw PSEdgeError.invalid("--shape \(s): '\(dims)' is not a shape like 1x3x224x224") }
                 settings.inputShapes[name] = d
+            }
+            for f in fixes {
+                let (name, file) = try splitAssignment(f, option: "--fix")
+                settings.fixedInputs[name] = try NPY.read(path: file)
             }
             var passReport = PassReport()
             var graph = try convertONNX(path: model, settings: settings, report: &passReport)

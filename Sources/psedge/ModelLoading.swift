@@ -23,6 +23,7 @@ enum ModelFileKind {
 /// Import options shared by `convert` and `run` (when given an .onnx directly).
 struct ConversionSettings {
     var inputShapes: [String: [Int]] = [:]
+    var fixedInputs: [String: Tensor] = [:]
     var outputs: [String] = []
     var foldConstants = true
 }
@@ -38,6 +39,7 @@ func convertONNX(path: String, settings: ConversionSettings, report: inout PassR
     }
     var options = StaticShapes.Options()
     options.inputShapes = settings.inputShapes
+    options.fixedInputs = settings.fixedInputs
     options.foldConstants = settings.foldConstants
     graph = try StaticShapes.run(graph, options: options, report: &report)
     graph.metadata["source"] = (path as NSString).lastPathComponent
