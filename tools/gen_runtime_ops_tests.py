@@ -1,0 +1,211 @@
+"""Generates Tests/PSEdgeTests/RuntimeOpsCases.swift: one XCTest per single-node case below, with inputs
+and expected outputs computed by onnxruntime (or the onnx reference evaluator where ORT lacks the op
+or differs from the spec), pasted as literals.
+
+Run:  tools/.venv/bin/python tools/gen_runtime_ops_tests.py > Tests/PSEdgeTests/RuntimeOpsCases.swift
+(any python with onnx + onnxruntime + numpy works; e.g. /work/main/tools/.venv/bin/python).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+try:
+    import onnxruntime as ort
+except ImportError:  # pragma: no cover
+    ort = None
+
+NP2ONNX = {
+    np.dtype(np.float32): TensorProto.FLOAT,
+    np.dtype(np.int64): TensorProto.INT64,
+    np.dtype(np.int32): TensorProto.INT32,
+    np.dtype(np.uint8): TensorProto.UINT8,
+    np.dtype(np.int8): TensorProto.INT8,
+    np.dtype(np.bool_): TensorProto.BOOL,
+}
+
+OUT = []
+
+
+def fmt_float(v: float) -> str:
+    v = float(v)
+    if np.isnan(v):
+        return ".nan"
+    if np.isinf(v):
+        return ".infinity" if v > 0 else "-.infinity"
+    s = "%.9g" % v
+    if "e" not in s and "." not in s:
+        s += ".0"
+    return s
+
+
+def swift_tensor(a: np.ndarray) -> str:
+    a = np.asarray(a)
+    shape = "[" + ", ".join(str(d) for d in a.shape) + "]"
+    flat = a.reshape(-1)
+    if a.dtype == np.float32:
+        vals = ", ".join(fmt_float(v) for v in flat)
+        return f"T.f([{vals}], {shape})"
+    if a.dtype == np.int64:
+        return f"T.i64([{', '.join(str(int(v)) for v in flat)}], {shape})"
+    if a.dtype == np.int32:
+        return f"T.i32([{', '.join(str(int(v)) for v in flat)}], {shape})"
+    if a.dtype == np.uint8:
+        return f"T.u8([{', '.join(str(int(v)) for v in flat)}], {shape})"
+    if a.dtype == np.int8:
+        return f"T.i8([{', '.join(str(int(v)) for v in flat)}], {shape})"
+    if a.dtype == np.bool_:
+        return f"T.b([{', '.join('true' if v else 'false' for v in flat)}], {shape})"
+    raise ValueError(a.dtype)
+
+
+def swift_attr(v) -> str:
+    if isinstance(v, bool):
+        return f".int({int(v)})"
+    if isinstance(v, int):
+        return f".int({v})"
+    if isinstance(v, float):
+        return f".float({fmt_float(v)})"
+    if isinstance(v, str):
+        return f'.string("{v}")'
+    if isinstance(v, (list, tuple)):
+        if all(isinstance(x, int) for x in v):
+            return f".ints([{', '.join(str(x) for x in v)}])"
+        return f".floats([{', '.join(fmt_float(x) for x in v)}])"
+    raise ValueError(v)
+
+
+def case(name, op, opset, inputs, attrs=None, outputs=("y",), ref="ort", rtol=1e-4, atol=1e-5, expected=None):
+    """inputs: list of (name, array, kind) with kind 'in' (graph input) or 'const' (initializer), or None."""
+    attrs = attrs or {}
+    g_inputs, inits, node_inputs, feeds = [], [], [], {}
+    for item in inputs:
+        if item is None:
+            node_inputs.append("")
+            continue
+        n, a, kind = item
+        a = np.asarray(a)
+        node_inputs.append(n)
+        if kind == "const":
+            inits.append(numpy_helper.from_array(a, n))
+        else:
+            g_inputs.append(helper.make_tensor_value_info(n, NP2ONNX[a.dtype], list(a.shape)))
+            feeds[n] = a
+    node = helper.make_node(op, node_inputs, list(outputs), **attrs)
+    g_outputs = [onnx.ValueInfoProto(name=o) for o in outputs if o]
+    graph = helper.make_graph([node], name, g_inputs, g_outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8 if opset < 21 else 10
+    results = {}
+    if ref != "none":
+        ref_out = ReferenceEvaluator(model).run(None, feeds)
+        ref_out = dict(zip([o for o in outputs if o], ref_out))
+    if expected is not None:
+        results = expected
+    elif ref == "ort":
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        ort_out = dict(zip([o for o in outputs if o], sess.run(None, feeds)))
+        for k in ort_out:
+            r, o = np.asarray(ref_out[k]), np.asarray(ort_out[k])
+            if r.shape != o.shape or (r.dtype.kind == "f" and not np.allclose(r.astype(np.float64), o, rtol=1e-3, atol=1e-4, equal_nan=True)):
+                print(f"// note: {name}: reference evaluator and onnxruntime differ on {k}", file=sys.stderr)
+        results = ort_out
+    else:
+        results = ref_out
+    lines = [f"    func test_{name}() throws {{"]
+    attr_s = ", ".join(f'"{k}": {swift_attr(v)}' for k, v in attrs.items())
+    attr_s = f"[{attr_s}]" if attrs else "[:]"
+    ins = []
+    for item in inputs:
+        if item is None:
+            ins.append(".omitted")
+        else:
+            n, a, kind = item
+            ins.append(f'.{"constant" if kind == "const" else "input"}("{n}", {swift_tensor(np.asarray(a))})')
+    exp = [f'("{k}", {swift_tensor(np.asarray(v).astype(np.asarray(v).dtype))})' for k, v in results.items()]
+    lines.append(f'        try check("{op}", opset: {opset}, attrs: {attr_s},')
+    lines.append(f"                  inputs: [{', '.join(ins)}],")
+    lines.append(f"                  expected: [{', '.join(exp)}], rtol: {rtol}, atol: {atol})")
+    lines.append("    }")
+    OUT.append("\n".join(lines))
+
+
+rng = np.random.default_rng(1234)
+
+
+def rnd(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def X(a, name="x"):
+    return (name, a, "in")
+
+
+def C(a, name):
+    return (name, a, "const")
+
+
+# ---------------- Normalization ----------------
+x = rnd(2, 3, 4)
+case("softmax_opset11_default_axis_flattens", "Softmax", 11, [X(x)])
+case("softmax_opset11_axis2", "Softmax", 11, [X(x)], {"axis": 2})
+case("softmax_opset13_default_axis", "Softmax", 13, [X(x)])
+case("softmax_opset13_axis1_strided", "Softmax", 13, [X(x)], {"axis": 1})
+case("softmax_opset13_axis0_strided", "Softmax", 13, [X(rnd(3, 2, 300))], {"axis": 0})
+case("softmax_large_numbers", "Softmax", 13, [X(np.array([[0, 1, 2, 3], [10000, 10001, 10002, 10003]], np.float32))])
+case("logsoftmax_opset11_axis1", "LogSoftmax", 11, [X(x)], {"axis": 1})
+case("logsoftmax_opset13_axis1", "LogSoftmax", 13, [X(x)], {"axis": 1})
+case("logsoftmax_opset13_default", "LogSoftmax", 13, [X(x)])
+
+x = rnd(2, 3, 4)
+case("layernorm_last_axis_bias_stats", "LayerNormalization", 17,
+     [X(x), C(rnd(4), "s"), C(rnd(4), "b")], {"epsilon": 1e-3}, outputs=("y", "mean", "inv"))
+case("layernorm_axis1_no_bias_stats", "LayerNormalization", 17,
+     [X(x), C(rnd(3, 4), "s")], {"axis": 1}, outputs=("y", "mean", "inv"))
+case("layernorm_broadcast_scale", "LayerNormalization", 17,
+     [X(x), C(rnd(1, 4), "s"), C(rnd(4), "b")], {"axis": -2}, ref="ref")
+case("layernorm_runtime_scale_neg_axis", "LayerNormalization", 17,
+     [X(x), X(rnd(3, 4), "s"), X(rnd(3, 4), "b")], {"axis": -2})
+case("instancenorm", "InstanceNormalization", 17,
+     [X(rnd(2, 3, 2, 5)), C(rnd(3), "s"), C(rnd(3), "b")], {"epsilon": 1e-2})
+case("instancenorm_3d", "InstanceNormalization", 17, [X(rnd(1, 2, 5)), C(rnd(2), "s"), C(rnd(2), "b")])
+x = rnd(2, 4, 3, 2)
+case("groupnorm_opset18_per_group", "GroupNormalization", 18,
+     [X(x), C(rnd(2), "s"), C(rnd(2), "b")], {"num_groups": 2}, ref="ref")
+case("groupnorm_opset21_per_channel", "GroupNormalization", 21,
+     [X(x), C(rnd(4), "s"), C(rnd(4), "b")], {"num_groups": 2, "epsilon": 1e-3}, ref="ref")
+case("batchnorm", "BatchNormalization", 15,
+     [X(rnd(2, 3, 2, 2)), C(rnd(3), "s"), C(rnd(3), "b"), C(rnd(3), "m"),
+      C(np.abs(rnd(3)) + 0.5, "v")], {"epsilon": 1e-3})
+case("batchnorm_opset9_rank2", "BatchNormalization", 9,
+     [X(rnd(4, 3)), C(rnd(3), "s"), C(rnd(3), "b"), C(rnd(3), "m"), C(np.abs(rnd(3)) + 0.5, "v")])
+case("lrn_size3", "LRN", 13, [X(rnd(2, 5, 2, 3))], {"alpha": 0.0002, "beta": 0.5, "bias": 2.0, "size": 3})
+
+
+def lrn_np(x, size, alpha=1e-4, beta=0.75, bias=1.0):
+    # The formula of the ONNX LRN spec (onnxruntime only supports odd sizes).
+    sq = np.zeros_like(x, dtype=np.float64)
+    c = x.shape[1]
+    for ch in range(c):
+        lo = max(0, ch - (size - 1) // 2)
+        hi = min(c, ch + int(np.ceil((size - 1) / 2)) + 1)
+        sq[:, ch] = np.sum(x[:, lo:hi].astype(np.float64) ** 2, axis=1)
+    return (x / (bias + alpha / size * sq) ** beta).astype(np.float32)
+
+
+x = rnd(1, 6, 3, 2)
+case("lrn_size4_default_beta", "LRN", 13, [X(x)], {"size": 4, "alpha": 0.1}, ref="none",
+     expected={"y": lrn_np(x, 4, alpha=0.1)})
+
+print("// Generated by tools/gen_runtime_ops_tests.py; do not edit by hand. Expected values come from")
+print("// onnxruntime or the onnx reference evaluator (see the script).")
+print("import XCTest")
+print("import PSEdgeIR")
+print()
+print("extension RuntimeOpsTests {")
+print("\n\n".join(OUT))
+print("}")
