@@ -294,6 +294,62 @@ case("dropout_opset13_mask", "Dropout", 13, [X(rnd(3, 4))], outputs=("y", "mask"
 case("dropout_opset12_ratio", "Dropout", 12, [X(rnd(3, 4)), X(np.array(0.3, np.float32), "r")])
 case("dropout_opset7", "Dropout", 7, [X(rnd(3, 4))], {"ratio": 0.2})
 
+# ---------------- Resize ----------------
+# Expected values from the reference evaluator (the ONNX backend suite's source of truth; onnxruntime
+# differs for align_corners with non-integral output widths).
+x = rnd(1, 2, 3, 4)
+sc = lambda *a: C(np.array(a, np.float32), "scales")
+sz = lambda *a: C(np.array(a, np.int64), "sizes")
+R = "Resize"
+case("resize_nearest_scales_up", R, 19, [X(x), None, sc(1, 1, 2, 1.5)], ref="ref")
+case("resize_nearest_sizes_down_asym_floor", R, 19, [X(x), None, None, sz(1, 2, 2, 3)],
+     {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}, ref="ref")
+case("resize_nearest_ceil_half_pixel", R, 19, [X(x), None, None, sz(1, 2, 5, 7)], {"nearest_mode": "ceil"}, ref="ref")
+case("resize_nearest_prefer_ceil_align", R, 19, [X(x), None, None, sz(1, 2, 5, 7)],
+     {"nearest_mode": "round_prefer_ceil", "coordinate_transformation_mode": "align_corners"}, ref="ref")
+case("resize_nearest_axes_not_larger", R, 19, [X(x), None, None, sz(7, 5)],
+     {"axes": [3, 2], "keep_aspect_ratio_policy": "not_larger"}, ref="ref")
+case("resize_nearest_not_smaller", R, 19, [X(x), None, None, sz(7, 5)],
+     {"axes": [2, 3], "keep_aspect_ratio_policy": "not_smaller"}, ref="ref")
+case("resize_nearest_int64", R, 19, [X(rng.integers(0, 9, (1, 1, 2, 3)).astype(np.int64)), None, sc(1, 1, 2, 2)], ref="ref")
+case("resize_nearest_opset11_empty_scales", R, 11, [X(x), C(np.array([], np.float32), "roi"), C(np.array([], np.float32), "scales"), sz(1, 2, 6, 2)], ref="ref")
+case("resize_nearest_opset10", R, 10, [X(x), sc(1, 1, 2, 2.5)], ref="ort")
+case("resize_linear_scales_up", R, 19, [X(x), None, sc(1, 1, 2, 2)], {"mode": "linear"}, ref="ref")
+case("resize_linear_down_align_corners", R, 19, [X(x), None, sc(1, 1, 0.6, 0.6)],
+     {"mode": "linear", "coordinate_transformation_mode": "align_corners"}, ref="ref")
+case("resize_linear_pytorch_half_pixel", R, 19, [X(x), None, None, sz(1, 2, 1, 3)],
+     {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}, ref="ref")
+case("resize_linear_half_pixel_symmetric", R, 19, [X(x), None, sc(1, 1, 1.7, 0.6)],
+     {"mode": "linear", "coordinate_transformation_mode": "half_pixel_symmetric"}, ref="ref")
+case("resize_linear_asymmetric_3d", R, 19, [X(rnd(2, 3, 4)), None, sc(1, 2.5, 1.5)],
+     {"mode": "linear", "coordinate_transformation_mode": "asymmetric"}, ref="ref")
+case("resize_linear_5d", R, 19, [X(rnd(1, 2, 3, 2, 4)), None, sc(1, 1, 2, 1.5, 0.75)], {"mode": "linear"}, ref="ref")
+case("resize_linear_antialias_down", R, 19, [X(rnd(1, 1, 6, 8)), None, sc(1, 1, 0.5, 0.4)], {"mode": "linear", "antialias": 1}, ref="ref")
+case("resize_linear_opset10", R, 10, [X(x), sc(1, 1, 2, 1.5)], {"mode": "linear"}, ref="ort")
+case("resize_tf_crop_and_resize", R, 19, [X(rnd(1, 1, 4, 4)), C(np.array([0, 0, 0.4, 0.6, 1, 1, 1.2, 1.7], np.float32), "roi"), None, sz(1, 1, 3, 3)],
+     {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": 10.0}, ref="ref")
+case("resize_tf_crop_and_resize_axes_nearest", R, 19, [X(rnd(1, 1, 4, 4)), C(np.array([0.6, 0.4, 1.7, 1.2], np.float32), "roi"), None, sz(3, 3)],
+     {"axes": [3, 2], "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": -1.0}, ref="ref")
+case("resize_cubic_scales_up", R, 19, [X(rnd(1, 1, 4, 4)), None, sc(1, 1, 2, 2)], {"mode": "cubic"}, ref="ref")
+case("resize_cubic_down_exclude_outside", R, 19, [X(rnd(1, 1, 4, 4)), None, sc(1, 1, 0.8, 0.8)],
+     {"mode": "cubic", "cubic_coeff_a": -0.5, "exclude_outside": 1}, ref="ref")
+case("resize_cubic_antialias_down", R, 19, [X(rnd(1, 1, 6, 6)), None, None, sz(1, 1, 3, 4)], {"mode": "cubic", "antialias": 1}, ref="ref")
+case("resize_cubic_align_corners", R, 19, [X(rnd(1, 1, 3, 4)), None, sc(1, 1, 2, 1.5)], {"mode": "cubic", "coordinate_transformation_mode": "align_corners"}, ref="ref")
+case("upsample_nearest_opset9", "Upsample", 9, [X(rnd(1, 1, 2, 3)), C(np.array([1, 1, 2, 3], np.float32), "scales")], ref="ort")
+case("upsample_linear_opset9", "Upsample", 9, [X(rnd(1, 1, 2, 3)), C(np.array([1, 1, 2, 2], np.float32), "scales")], {"mode": "linear"}, ref="ort")
+case("upsample_nearest_opset7_attr", "Upsample", 7, [X(rnd(1, 2, 2, 3))], {"scales": [1.0, 1.0, 2.0, 2.0]}, ref="ort")
+
+# ---------------- RoiAlign ----------------
+xr = rnd(2, 3, 6, 7)
+rois = np.array([[0, 0, 5, 4], [1.5, 0.2, 4.4, 5.9], [2, 2, 2.5, 2.5], [-1, 3, 8, 9]], np.float32)
+bi = ("batch_indices", np.array([0, 1, 1, 0], np.int64), "in")
+case("roialign_opset16_half_pixel", "RoiAlign", 16, [X(xr), ("rois", rois, "in"), bi],
+     {"output_height": 3, "output_width": 2, "sampling_ratio": 2, "spatial_scale": 1.0})
+case("roialign_opset10_adaptive", "RoiAlign", 10, [X(xr), ("rois", rois, "in"), bi],
+     {"output_height": 2, "output_width": 3, "spatial_scale": 0.5})
+case("roialign_max", "RoiAlign", 16, [X(xr), ("rois", rois, "in"), bi],
+     {"mode": "max", "output_height": 2, "output_width": 2, "sampling_ratio": 2, "coordinate_transformation_mode": "output_half_pixel"})
+
 print("// Generated by tools/gen_runtime_ops_tests.py; do not edit by hand. Expected values come from")
 print("// onnxruntime or the onnx reference evaluator (see the script).")
 print("import XCTest")
