@@ -228,7 +228,7 @@ def error_models():
     # Opsets outside 7...22.
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "old", [x], [y])
     save(model_of(g, opset=6, ir=3), "opset6.onnx", check=False)
-    save(model_of(g, opset=23, ir=11), "opset23.onnx", check=False)
+    save(model_of(g, opset=29, ir=11), "opset29.onnx", check=False)
 
     # Truncated model: the first half of a valid one.
     with open(os.path.join(OUT, "raw_initializers.onnx"), "rb") as f:

@@ -115,7 +115,7 @@ struct ConvKernel: Kernel {
                                Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), cols)
                     src = UnsafePointer(cols)
                 }
-                pse_sgemm(0, 0, Int32(mg), Int32(plane), Int32(k), 1, wt + gi * mg * k, Int32(k), src, Int32(plane), 0, yout, Int32(plane))
+                pse_sgemm_row_uniform(Int32(mg), Int32(plane), Int32(k), wt + gi * mg * k, Int32(k), src, Int32(plane), yout, Int32(plane))
             }
         }
         if let bias {
