@@ -5,6 +5,7 @@ extension OpRegistry {
         "Pad": MiscOps.pad,
         "Tile": MiscOps.tile,
         "Dropout": MiscOps.dropout,
+        "Einsum": EinsumOp.make,
     ]
 }
 
