@@ -181,7 +181,7 @@ struct BinaryKernel: Kernel {
 struct UnaryKernel: Kernel {
     enum Op: String, CaseIterable {
         case Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Neg, Reciprocal, Abs, Erf, Sin, Cos, Gelu, LeakyRelu, Elu, Selu,
-             HardSigmoid, HardSwish, Softplus, Softsign, Mish, Floor, Ceil, Round, Sign, Not, Identity, Dropout
+             HardSigmoid, HardSwish, Softplus, Softsign, Mish, Floor, Ceil, Round, Sign, Not, Identity
     }
     let op: Op
     let dtype: DType
@@ -189,23 +189,18 @@ struct UnaryKernel: Kernel {
     let tanhGelu: Bool
     let outputTypes: [TensorType]
 
-    /// Identity and a mask-less Dropout are views; the planner aliases them.
-    var aliasesInput: Int? { op == .Identity || (op == .Dropout && outputTypes.count == 1) ? 0 : nil }
+    /// Identity is a view; the planner aliases it.
+    var aliasesInput: Int? { op == .Identity ? 0 : nil }
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         let op = Op(rawValue: ctx.node.opType)!
-        try ctx.requireInputs(op == .Dropout ? 1...3 : 1...1)
+        try ctx.requireInputs(1...1)
         let t = try ctx.dtype(0)
         switch op {
-        case .Identity, .Dropout: break
+        case .Identity: break
         case .Not: try ctx.requireDType(0, in: [.bool])
         case .Neg, .Abs, .Sign, .Relu: try ctx.requireDType(0, in: [.float32, .int64, .int32, .int8])
         default: try ctx.requireDType(0, in: [.float32])
-        }
-        if op == .Dropout {
-            if let training = ctx.optionalConstant(2), training.count == 1, training.int64(at: 0) != 0 {
-                throw PSEdgeError.unsupported("\(ctx.label): training_mode=true is not supported (inference only)")
-            }
         }
         let a = ctx.attrs
         let defaults: (Float, Float, Float) = {
@@ -218,8 +213,7 @@ struct UnaryKernel: Kernel {
             }
         }()
         let shape = try ctx.shape(0)
-        var outs = [TensorType(t, static: shape)]
-        if op == .Dropout && ctx.node.outputs.count > 1 { outs.append(TensorType(.bool, static: shape)) }
+        let outs = [TensorType(t, static: shape)]
         let approx = try a.string("approximate", default: "none")
         guard approx == "none" || approx == "tanh" else {
             throw PSEdgeError.unsupported("\(ctx.label): approximate='\(approx)' is not supported")
@@ -232,8 +226,7 @@ struct UnaryKernel: Kernel {
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
         let x = inputs[0]!, y = outputs[0]
         let n = x.count
-        if op == .Dropout && outputs.count > 1 { memset(outputs[1].raw, 1, outputs[1].byteCount) }
-        if op == .Identity || op == .Dropout {
+        if op == .Identity {
             if x.raw != y.raw { y.raw.copyMemory(from: x.raw, byteCount: x.byteCount) }
             return
         }
@@ -273,7 +266,7 @@ struct UnaryKernel: Kernel {
             case .Softplus: for i in 0..<m { let v = cx[i]; cy[i] = v > 20 ? v : log1pf(expf(v)) }
             case .Softsign: for i in 0..<m { cy[i] = cx[i] / (1 + abs(cx[i])) }
             case .Mish: for i in 0..<m { let v = cx[i]; cy[i] = v * tanhf(v > 20 ? v : log1pf(expf(v))) }
-            case .Not, .Identity, .Dropout: break
+            case .Not, .Identity: break
             }
         }
     }
