@@ -51,3 +51,5 @@ step light-models "$GEN/light" tools/gen_light_models.py tools/gen_conformance.p
     "$PY" tools/gen_light_models.py --out "$GEN/light"
 step resnet50 "$GEN/resnet50" tools/materialize_resnet50.py Tests/Fixtures/models/resnet50/model.onnx -- \
     "$PY" tools/materialize_resnet50.py --dir Tests/Fixtures/models/resnet50 --out "$GEN/resnet50"
+step calibration "$GEN/calibration" tools/make_calibration.py -- \
+    "$PY" tools/make_calibration.py --out "$GEN/calibration"

@@ -105,13 +105,18 @@ public final class Plan {
         }
     }
 
+    /// The tensor holding a value: an arena view (valid while the value is live during `run`) or a constant.
+    public func value(named name: String) -> Tensor? { values[name] }
+
     /// Type of each graph output.
     public func outputType(_ name: String) -> TensorType? {
         values[name].map { TensorType($0.dtype, static: $0.shape) }
     }
 
     /// Runs the graph. Inputs are checked against the graph's input types; outputs are fresh tensors.
-    public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+    /// `observe` (for calibration and debugging) sees each node's output tensors right after the node ran;
+    /// they are views into the arena, valid only during the call.
+    public func run(_ inputs: [String: Tensor], observe: ((Node, [Tensor]) -> Void)? = nil) throws -> [String: Tensor] {
         for name in inputs.keys where !graph.inputs.contains(where: { $0.name == name }) {
             throw PSEdgeError.invalid("the model has no input named '\(name)' (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
         }
@@ -129,8 +134,12 @@ public final class Plan {
             if dst.byteCount > 0 { dst.raw.copyMemory(from: given.raw, byteCount: dst.byteCount) }
         }
         for step in steps {
-            if step.kernel.aliasesInput != nil, step.inputs.first??.raw == step.outputs.first?.raw { continue }
+            if step.kernel.aliasesInput != nil, step.inputs.first??.raw == step.outputs.first?.raw {
+                observe?(step.node, step.outputs)
+                continue
+            }
             step.kernel.run(inputs: step.inputs, outputs: step.outputs, pool: pool)
+            observe?(step.node, step.outputs)
         }
         var result: [String: Tensor] = [:]
         for o in graph.outputs {

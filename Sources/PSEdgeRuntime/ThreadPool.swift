@@ -51,7 +51,18 @@ public final class ThreadPool: @unchecked Sendable {
     /// Temporary float workspace shared by the kernels of one plan (they run one at a time).
     /// Valid until the next call; grows on demand.
     public func scratch(floats: Int) -> UnsafeMutablePointer<Float> {
-        if scratchStorage.byteCount < floats * 4 { scratchStorage = Storage(byteCount: floats * 4) }
-        return scratchStorage.base.assumingMemoryBound(to: Float.self)
+        scratch(bytes: [floats * 4])[0].assumingMemoryBound(to: Float.self)
+    }
+
+    /// Several 64-byte-aligned regions of the shared workspace at once (valid until the next call).
+    public func scratch(bytes sizes: [Int]) -> [UnsafeMutableRawPointer] {
+        let aligned = sizes.map { ($0 + 63) / 64 * 64 }
+        let total = aligned.reduce(0, +)
+        if scratchStorage.byteCount < total { scratchStorage = Storage(byteCount: total) }
+        var offset = 0
+        return aligned.map { size in
+            defer { offset += size }
+            return scratchStorage.base + offset
+        }
     }
 }

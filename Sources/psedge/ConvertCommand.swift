@@ -3,6 +3,7 @@ import Foundation
 import PSEdgeFormat
 import PSEdgeIR
 import PSEdgePasses
+import PSEdgeRuntime
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +32,27 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Print what each pass did.")
     var report = false
 
+    @Option(help: "Quantize: int8 (int8 weights, u8 activations) or int8-weights (weight-only).")
+    var quantize: String?
+
+    @Option(help: "Calibration data: a directory with one subfolder per sample, each holding <input name>.npy.")
+    var calibration: String?
+
+    @Option(help: "How static activation ranges are chosen: minmax, percentile[:P] (default P 99.99) or mse.")
+    var calibrationMethod: String = "mse"
+
+    @Option(help: "Keep the most sensitive layers in float until the output cosine vs fp32 on the calibration data reaches this.")
+    var targetCosine: Double?
+
+    @Option(help: "Never quantize these nodes (comma-separated node or output names).")
+    var keepFloat: String?
+
+    @Flag(help: "Never use dynamic (run-time) activation ranges.")
+    var noDynamic = false
+
+    @Option(help: "Threads for calibration runs.")
+    var threads: Int = 1
+
     func run() throws {
         try reportingErrors {
             guard try ModelFileKind(path: model) == .onnx else {
@@ -50,13 +72,47 @@ struct ConvertCommand: ParsableCommand {
             }
             var passReport = PassReport()
             var graph = try convertONNX(path: model, settings: settings, report: &passReport)
+            var quantization: [String: QuantParams] = [:]
+            if let q = quantize {
+                let (qGraph, qReport) = try quantizeGraph(graph, scheme: q, report: &passReport)
+                graph = qGraph
+                for (name, s) in qReport.weightScales {
+                    quantization[name] = QuantParams(scheme: .perChannel, axis: s.axis, scales: s.scales,
+                                                     zeroPoints: [Int](repeating: 0, count: s.scales.count))
+                }
+                if report { for line in qReport.lines { print(line) } }
+            }
             graph.metadata["options"] = CommandLine.arguments.dropFirst(2).joined(separator: " ")
-            try PSMWriter.write(graph, to: output)
+            try PSMWriter.write(graph, quantization: quantization, to: output)
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             if report { for line in passReport.lines { print(line) } }
             let params = graph.initializers.values.reduce(0) { $0 + $1.count }
             print("converted \(model) → \(output): \(graph.nodes.count) nodes, \(params) parameters, \(formatBytes(size))")
         }
+    }
+}
+
+extension ConvertCommand {
+    func quantizeGraph(_ graph: Graph, scheme: String, report: inout PassReport) throws -> (Graph, QuantizationReport) {
+        guard let sch = QuantizationOptions.Scheme(rawValue: scheme) else {
+            throw PSEdgeError.invalid("--quantize \(scheme): expected int8 or int8-weights")
+        }
+        guard let method = CalibrationMethod(name: calibrationMethod) else {
+            throw PSEdgeError.invalid("--calibration-method \(calibrationMethod): expected minmax, percentile[:P] or mse")
+        }
+        if let t = targetCosine, !(t > 0 && t <= 1) { throw PSEdgeError.invalid("--target-cosine must be in (0, 1], got \(t)") }
+        var options = QuantizationOptions()
+        options.scheme = sch
+        options.method = method
+        options.targetCosine = targetCosine
+        options.allowDynamic = !noDynamic
+        options.threads = max(1, threads)
+        options.keepFloat = Set((keepFloat ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+        if let dir = calibration { options.calibration = try loadSampleDirectory(dir, for: graph) }
+        if sch == .int8 && options.calibration.isEmpty && targetCosine != nil {
+            throw PSEdgeError.invalid("--target-cosine needs --calibration data to measure against")
+        }
+        return try Quantizer.run(graph, options: options, report: &report)
     }
 }
 

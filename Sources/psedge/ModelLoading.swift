@@ -57,3 +57,33 @@ func loadRunnableGraph(path: String, settings: ConversionSettings) throws -> Gra
     default: throw PSEdgeError.invalid("'\(path)' is not a model (.psm or .onnx)")
     }
 }
+
+/// Reads a directory of samples: one subfolder per sample, each holding `<input name>.npy` for every graph
+/// input (names with characters outside [A-Za-z0-9._-] use `_` there, as `run` writes outputs).
+func loadSampleDirectory(_ dir: String, for graph: Graph) throws -> [[String: Tensor]] {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+        throw PSEdgeError.io("calibration directory '\(dir)' does not exist")
+    }
+    let subs = try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") }.sorted()
+    var samples: [[String: Tensor]] = []
+    for sub in subs {
+        let path = (dir as NSString).appendingPathComponent(sub)
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { continue }
+        var sample: [String: Tensor] = [:]
+        for input in graph.inputs {
+            let file = (path as NSString).appendingPathComponent(npyFileName(for: input.name))
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw PSEdgeError.io("calibration sample '\(path)' has no \(npyFileName(for: input.name)) for input '\(input.name)'")
+            }
+            let t = try NPY.read(path: file)
+            if let want = input.type?.staticShape, want != t.shape || input.type?.dtype != t.dtype {
+                throw PSEdgeError.invalid("'\(file)': \(t.dtype.name)\(Shapes.describe(t.shape)) does not fit input '\(input.name)' (\(input.type!))")
+            }
+            sample[input.name] = t
+        }
+        samples.append(sample)
+    }
+    guard !samples.isEmpty else { throw PSEdgeError.invalid("calibration directory '\(dir)' has no sample subfolders") }
+    return samples
+}

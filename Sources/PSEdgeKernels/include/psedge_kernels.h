@@ -57,4 +57,6 @@ void pse_vsigmoid(const float *x, float *y, size_t n);
 #ifdef __cplusplus
 }
 #endif
+
+#include "psedge_kernels_int8.h"
 #endif

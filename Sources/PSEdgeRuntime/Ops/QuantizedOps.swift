@@ -1,5 +1,250 @@
+import Foundation
 import PSEdgeIR
+import PSEdgeKernels
 
 extension OpRegistry {
-    static let quantizedOps: [String: KernelFactory] = [:]
+    static let quantizedOps: [String: KernelFactory] = [
+        "psedge.QConv": QConvKernel.make,
+        "psedge.QMatMul": QMatMulKernel.make,
+    ]
+}
+
+/// How a quantized linear op treats its activation input.
+public enum QuantMode: String, CaseIterable, Sendable {
+    /// Per-tensor u8 scale and zero point fixed at convert time (calibration).
+    case `static`
+    /// u8 scale and zero point computed at run time per row (matmul) or per image and group (conv).
+    case dynamic
+    /// Activations stay float; int8 weights are expanded to float for an fp32 GEMM.
+    case weightOnly = "weight_only"
+}
+
+/// Asymmetric u8 quantization parameters covering [lo, hi] (always including 0, so 0.0 is exact).
+public struct U8Range: Sendable {
+    public let scale: Float
+    public let zeroPoint: Int
+
+    public init(scale: Float, zeroPoint: Int) {
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+    }
+
+    public init(lo: Float, hi: Float) {
+        let l = min(lo, 0), h = max(hi, 0)
+        let s = (h - l) / 255
+        if !(s > 0) || !s.isFinite {
+            self.init(scale: 1, zeroPoint: 0)
+        } else {
+            self.init(scale: s, zeroPoint: Int(min(255, max(0, (-l / s).rounded(.toNearestOrEven)))))
+        }
+    }
+}
+
+/// The shared part of a quantized node: mode, static input range, epilogue.
+struct QuantSettings {
+    let mode: QuantMode
+    let input: U8Range
+    let epilogue: Epilogue
+
+    static func from(_ ctx: KernelContext) throws -> QuantSettings {
+        let m = try ctx.attrs.string("mode", default: "static")
+        guard let mode = QuantMode(rawValue: m) else { throw PSEdgeError.unsupported("\(ctx.label): quantization mode '\(m)'") }
+        let scale = try ctx.attrs.float("x_scale", default: 1)
+        guard scale > 0, scale.isFinite else { throw PSEdgeError.malformed("\(ctx.label): x_scale must be positive") }
+        let zp = try ctx.attrs.int("x_zero_point", default: 0)
+        guard (0...255).contains(zp) else { throw PSEdgeError.malformed("\(ctx.label): x_zero_point \(zp) is outside 0...255") }
+        return QuantSettings(mode: mode, input: U8Range(scale: scale, zeroPoint: zp), epilogue: try Epilogue.from(ctx))
+    }
+}
+
+/// Quantizes n floats with the range of their own min/max (dynamic mode); returns the range used.
+@inline(__always)
+func quantizeDynamic(_ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<UInt8>, _ n: Int) -> U8Range {
+    var lo: Float = 0, hi: Float = 0
+    pse_minmax(x, n, &lo, &hi)
+    let r = U8Range(lo: lo, hi: hi)
+    pse_quantize_u8(x, q, n, r.scale, Int32(r.zeroPoint))
+    return r
+}
+
+// MARK: - QConv
+
+/// Convolution with int8 per-output-channel weights ([M, Cg*KH*KW], scales [M]) and u8 activations.
+/// Inputs: X, Wq, Wscale, bias?, residual?. Attributes: the Conv ones (kernel_shape required) + mode,
+/// x_scale, x_zero_point, activation, residual_before_activation.
+struct QConvKernel: Kernel {
+    let conv: ConvKernel
+    let q: QuantSettings
+    let rowSums: [Int32]
+    var outputTypes: [TensorType] { conv.outputTypes }
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(3...5)
+        try ctx.requireDType(1, in: [.int8])
+        guard let kernel = try ctx.attrs.ints("kernel_shape") else { throw PSEdgeError.malformed("\(ctx.label): kernel_shape is required") }
+        let xs = try ctx.shape(0), ws = try ctx.shape(1)
+        let groups = try ctx.attrs.int("group", default: 1)
+        guard ws.count == 2, groups > 0, xs.count >= 3, xs[1] % groups == 0,
+              ws[1] == xs[1] / groups * kernel.reduce(1, *), try ctx.shape(2) == [ws[0]] else {
+            throw PSEdgeError.shape("\(ctx.label): quantized weight \(Shapes.describe(ws)) does not fit input \(Shapes.describe(xs)) and kernel \(kernel)")
+        }
+        // Plan the geometry exactly as an fp32 Conv with the unflattened weight shape would.
+        var convNode = ctx.node
+        convNode.inputs = Array(ctx.node.inputs.prefix(2))
+        let convCtx = KernelContext(node: convNode, opset: ctx.opset,
+                                    inputTypes: [ctx.inputTypes[0], TensorType(.float32, static: [ws[0], xs[1] / groups] + kernel)],
+                                    constants: [nil, nil])
+        guard let conv = try ConvKernel.make(convCtx) as? ConvKernel else { throw PSEdgeError(.internalError, "\(ctx.label): conv planning failed") }
+        if ctx.has(4) {
+            guard try ctx.shape(4) == conv.outputTypes[0].staticShape! else {
+                throw PSEdgeError.shape("\(ctx.label): residual shape \(Shapes.describe(try ctx.shape(4))) differs from the output")
+            }
+        }
+        let settings = try QuantSettings.from(ctx)
+        var sums = [Int32](repeating: 0, count: ws[0])
+        if let w = ctx.optionalConstant(1) {
+            let p = w.pointer(Int8.self)
+            for m in 0..<ws[0] { var s: Int32 = 0; for k in 0..<ws[1] { s += Int32(p[m * ws[1] + k]) }; sums[m] = s }
+        } else if settings.mode != .weightOnly {
+            throw PSEdgeError.unsupported("\(ctx.label): quantized weights must be constants")
+        }
+        return QConvKernel(conv: conv, q: settings, rowSums: sums)
+    }
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let c = conv, g = c.g
+        let x = inputs[0]!.pointer(Float.self), wq = inputs[1]!.pointer(Int8.self), ws = inputs[2]!.pointer(Float.self)
+        let bias = inputs.count > 3 ? inputs[3]?.pointer(Float.self) : nil
+        let residual = inputs.count > 4 ? inputs[4]?.pointer(Float.self) : nil
+        let y = outputs[0].pointer(Float.self)
+        let cg = c.c / c.groups, mg = c.m / c.groups
+        let k = cg * g.kh * g.kw, plane = c.oh * c.ow, hw = c.h * c.w
+        let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
+
+        if q.mode == .weightOnly {
+            let buf = pool.scratch(bytes: [mg * k * 4, pointwise ? 0 : k * plane * 4])
+            let wf = buf[0].assumingMemoryBound(to: Float.self), cols = buf[1].assumingMemoryBound(to: Float.self)
+            for b in 0..<c.n {
+                for gi in 0..<c.groups {
+                    for m in 0..<mg {
+                        let s = ws[gi * mg + m], src = wq + (gi * mg + m) * k, dst = wf + m * k
+                        for j in 0..<k { dst[j] = Float(src[j]) * s }
+                    }
+                    let xin = x + (b * c.c + gi * cg) * hw
+                    if !pointwise {
+                        pse_im2col(xin, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                   Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow), cols)
+                    }
+                    pse_sgemm_row_uniform(Int32(mg), Int32(plane), Int32(k), wf, Int32(k), pointwise ? xin : cols, Int32(plane),
+                                          y + (b * c.m + gi * mg) * plane, Int32(plane))
+                }
+            }
+        } else {
+            let buf = pool.scratch(bytes: [cg * hw, pointwise ? 0 : k * plane, mg * plane * 4])
+            let xq = buf[0].assumingMemoryBound(to: UInt8.self), cols = buf[1].assumingMemoryBound(to: UInt8.self)
+            let acc = buf[2].assumingMemoryBound(to: Int32.self)
+            for b in 0..<c.n {
+                for gi in 0..<c.groups {
+                    let xin = x + (b * c.c + gi * cg) * hw
+                    let r: U8Range
+                    if q.mode == .dynamic { r = quantizeDynamic(xin, xq, cg * hw) }
+                    else { r = q.input; pse_quantize_u8(xin, xq, cg * hw, r.scale, Int32(r.zeroPoint)) }
+                    if !pointwise {
+                        pse_im2col_u8(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                      Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow), UInt8(r.zeroPoint), cols)
+                    }
+                    let bsrc = pointwise ? UnsafePointer(xq) : UnsafePointer(cols)
+                    // Output channels split over the pool; each chunk is an independent row block.
+                    pool.parallelChunks(mg, minChunk: 4) { rows in
+                        pse_gemm_s8u8_s32(Int32(rows.count), Int32(plane), Int32(k), wq + (gi * mg + rows.lowerBound) * k, Int32(k),
+                                          bsrc, Int32(plane), acc + rows.lowerBound * plane, Int32(plane))
+                    }
+                    let out = y + (b * c.m + gi * mg) * plane
+                    let zp = Int32(r.zeroPoint)
+                    for m in 0..<mg {
+                        let s = r.scale * ws[gi * mg + m], corr = zp * rowSums[gi * mg + m]
+                        let a = acc + m * plane, o = out + m * plane
+                        for j in 0..<plane { o[j] = Float(a[j] - corr) * s }
+                    }
+                }
+            }
+        }
+        // Epilogue over each image's [M, plane] block.
+        for b in 0..<c.n {
+            q.epilogue.apply(y + b * c.m * plane, rows: c.m, cols: plane, rowBias: bias.map { UnsafePointer($0) }, colBias: nil,
+                             residual: residual.map { UnsafePointer($0 + b * c.m * plane) })
+        }
+    }
+}
+
+// MARK: - QMatMul
+
+/// A[..., K] × W[K, N] with int8 per-column weights (scales [N]) and u8 activations.
+/// Inputs: A, Wq [K, N], Wscale [N], bias [N]?, residual?. Attributes: mode, x_scale, x_zero_point, activation,
+/// residual_before_activation.
+struct QMatMulKernel: Kernel {
+    let rows: Int, k: Int, n: Int
+    let q: QuantSettings
+    let colSums: [Int32]
+    let outputTypes: [TensorType]
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(3...5)
+        try ctx.requireDType(0, in: [.float32])
+        try ctx.requireDType(1, in: [.int8])
+        let a = try ctx.shape(0), w = try ctx.shape(1)
+        guard a.count >= 1, w.count == 2, a.last! == w[0], try ctx.shape(2) == [w[1]] else {
+            throw PSEdgeError.shape("\(ctx.label): cannot multiply \(Shapes.describe(a)) by quantized weight \(Shapes.describe(w))")
+        }
+        if ctx.has(3), try ctx.shape(3) != [w[1]] { throw PSEdgeError.shape("\(ctx.label): bias must have shape [\(w[1])]") }
+        let out = Array(a.dropLast()) + [w[1]]
+        if ctx.has(4), try ctx.shape(4) != out { throw PSEdgeError.shape("\(ctx.label): residual shape differs from the output") }
+        let settings = try QuantSettings.from(ctx)
+        var sums = [Int32](repeating: 0, count: w[1])
+        if let wt = ctx.optionalConstant(1) {
+            let p = wt.pointer(Int8.self)
+            for kk in 0..<w[0] { for j in 0..<w[1] { sums[j] += Int32(p[kk * w[1] + j]) } }
+        } else if settings.mode != .weightOnly {
+            throw PSEdgeError.unsupported("\(ctx.label): quantized weights must be constants")
+        }
+        return QMatMulKernel(rows: a.dropLast().reduce(1, *), k: w[0], n: w[1], q: settings, colSums: sums,
+                             outputTypes: [TensorType(.float32, static: out)])
+    }
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let a = inputs[0]!.pointer(Float.self), wq = inputs[1]!.pointer(Int8.self), ws = inputs[2]!.pointer(Float.self)
+        let bias = inputs.count > 3 ? inputs[3]?.pointer(Float.self) : nil
+        let residual = inputs.count > 4 ? inputs[4]?.pointer(Float.self) : nil
+        let y = outputs[0].pointer(Float.self)
+        let (rows, k, n) = (self.rows, self.k, self.n)
+        if q.mode == .weightOnly {
+            let wf = pool.scratch(floats: k * n)
+            for i in 0..<k { for j in 0..<n { wf[i * n + j] = Float(wq[i * n + j]) * ws[j] } }
+            pse_sgemm(0, 0, Int32(rows), Int32(n), Int32(k), 1, a, Int32(k), wf, Int32(n), 0, y, Int32(n))
+        } else {
+            let buf = pool.scratch(bytes: [rows * k, rows * n * 4, rows * 8])
+            let aq = buf[0].assumingMemoryBound(to: UInt8.self), acc = buf[1].assumingMemoryBound(to: Int32.self)
+            let rowScale = buf[2].assumingMemoryBound(to: Float.self), rowZero = (buf[2] + rows * 4).assumingMemoryBound(to: Int32.self)
+            if q.mode == .dynamic {
+                for r in 0..<rows {
+                    let range = quantizeDynamic(a + r * k, aq + r * k, k)
+                    rowScale[r] = range.scale
+                    rowZero[r] = Int32(range.zeroPoint)
+                }
+            } else {
+                pse_quantize_u8(a, aq, rows * k, q.input.scale, Int32(q.input.zeroPoint))
+                for r in 0..<rows { rowScale[r] = q.input.scale; rowZero[r] = Int32(q.input.zeroPoint) }
+            }
+            pool.parallelChunks(rows, minChunk: 4) { chunk in
+                pse_gemm_u8s8_s32(Int32(chunk.count), Int32(n), Int32(k), aq + chunk.lowerBound * k, Int32(k), wq, Int32(n),
+                                  acc + chunk.lowerBound * n, Int32(n))
+            }
+            let sums = colSums
+            for r in 0..<rows {
+                let s = rowScale[r], zp = rowZero[r], ar = acc + r * n, yr = y + r * n
+                for j in 0..<n { yr[j] = Float(ar[j] - zp * sums[j]) * (s * ws[j]) }
+            }
+        }
+        q.epilogue.apply(y, rows: rows, cols: n, rowBias: nil, colBias: bias.map { UnsafePointer($0) }, residual: residual.map { UnsafePointer($0) })
+    }
 }

@@ -1,0 +1,143 @@
+import Foundation
+import PSEdgeFormat
+import PSEdgeIR
+import PSEdgeONNX
+import PSEdgePasses
+import PSEdgeRuntime
+import XCTest
+
+/// int8 quantization bounds: int8 output vs fp32 output on held-out inputs the calibration never saw.
+final class QuantizationTests: XCTestCase {
+    /// Reads <dir>/<split>/sample_NNN/<input>.npy (tools/make_calibration.py).
+    func samples(_ model: String, _ split: String) throws -> [[String: Tensor]] {
+        let dir = try Fixtures.generatedDir("calibration/\(model)/\(split)")
+        return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("sample_") }.sorted().map {
+            try ModelCase(dir: dir.appendingPathComponent($0)).npyFiles(".")
+        }
+    }
+
+    func staticGraph(_ path: String) throws -> Graph {
+        var r = PassReport()
+        return try StaticShapes.run(try ONNXImporter.load(path: path), report: &r)
+    }
+
+    /// Cosine and relative error of the quantized graph's outputs against the fp32 graph's, over `inputs`.
+    func fidelity(_ fp32: Graph, _ q: Graph, _ inputs: [[String: Tensor]]) throws -> Fidelity.Accumulator {
+        let a = try Plan(graph: fp32, threads: 2), b = try Plan(graph: q, threads: 2)
+        var acc = Fidelity.Accumulator()
+        for s in inputs {
+            let ra = try a.run(s), rb = try b.run(s)
+            for o in fp32.outputs { acc.add(reference: ra[o.name]!, rb[o.name]!) }
+        }
+        return acc
+    }
+
+    func quantize(_ g: Graph, _ calib: [[String: Tensor]], configure: (inout QuantizationOptions) -> Void = { _ in }) throws -> (Graph, QuantizationReport) {
+        var o = QuantizationOptions()
+        o.calibration = calib
+        o.threads = 2
+        configure(&o)
+        var r = PassReport()
+        return try Quantizer.run(g, options: o, report: &r)
+    }
+
+    func testMiniUNetInt8HeldOutCosineBound() throws {
+        let g = try staticGraph(Fixtures.path("models/unet_sd21_mini/model.onnx"))
+        let (q, report) = try quantize(g, try samples("unet_sd21_mini", "calib"))
+        let f = try fidelity(g, q, try samples("unet_sd21_mini", "heldout"))
+        print("unet int8 held-out: cosine \(f.cosine), relative error \(f.relativeError); \(report.lines.last ?? "")")
+        XCTAssertGreaterThanOrEqual(f.cosine, 0.995)
+        XCTAssertEqual(report.layers.filter { $0.decision.hasPrefix("int8") }.count, report.layers.count, "no target: every layer int8")
+        XCTAssertGreaterThan(report.layers.count, 250)
+        XCTAssertTrue(q.nodes.contains { $0.opType == "QConv" } && q.nodes.contains { $0.opType == "QMatMul" })
+    }
+
+    func testResNet50Int8HeldOutCosineBoundAndSize() throws {
+        let path = try Fixtures.generatedDir("resnet50").appendingPathComponent("model.onnx").path
+        let g = try staticGraph(path)
+        let (q, report) = try quantize(g, try samples("resnet50", "calib"))
+        let f = try fidelity(g, q, try samples("resnet50", "heldout"))
+        print("resnet50 int8 held-out: cosine \(f.cosine), relative error \(f.relativeError)")
+        XCTAssertGreaterThanOrEqual(f.cosine, 0.999)
+
+        let dir = FileManager.default.temporaryDirectory
+        let a = dir.appendingPathComponent("r50-\(getpid()).psm").path, b = dir.appendingPathComponent("r50q-\(getpid()).psm").path
+        defer { try? FileManager.default.removeItem(atPath: a); try? FileManager.default.removeItem(atPath: b) }
+        try PSMWriter.write(g, to: a)
+        try PSMWriter.write(q, to: b)
+        let sa = try FileManager.default.attributesOfItem(atPath: a)[.size] as! Int
+        let sb = try FileManager.default.attributesOfItem(atPath: b)[.size] as! Int
+        print("resnet50 .psm: fp32 \(sa) B, int8 \(sb) B, ratio \(Double(sb) / Double(sa))")
+        XCTAssertLessThanOrEqual(Double(sb), 0.3 * Double(sa))
+        // The quantized .psm runs the same and its weights are int8 in the file.
+        let loaded = try PSMModel.load(path: b, verifyTensorChecksums: true)
+        XCTAssertGreaterThan(loaded.graph.initializers.values.filter { $0.dtype == .int8 }.count, 50)
+        XCTAssertEqual(report.weightScales.count, loaded.graph.initializers.values.filter { $0.dtype == .int8 }.count)
+    }
+
+    func testWeightOnlyIsNearLosslessAndDynamicNeedsNoCalibration() throws {
+        let g = try staticGraph(Fixtures.path("models/unet_sd21_mini/model.onnx"))
+        let heldout = try samples("unet_sd21_mini", "heldout")
+        let (w, wr) = try quantize(g, []) { $0.scheme = .weightOnly }
+        XCTAssertTrue(wr.layers.allSatisfy { $0.decision == "int8 weight-only" })
+        let fw = try fidelity(g, w, heldout)
+        XCTAssertGreaterThanOrEqual(fw.cosine, 0.9995, "weight-only int8")
+        let (d, dr) = try quantize(g, [])
+        XCTAssertTrue(dr.layers.allSatisfy { $0.decision == "int8 dynamic" })
+        XCTAssertGreaterThanOrEqual(try fidelity(g, d, heldout).cosine, 0.995, "dynamic int8")
+    }
+
+    /// Mixed precision: a target above what all-int8 reaches keeps the most sensitive layers float, and the
+    /// measured cosine on the calibration data then meets it.
+    func testTargetCosineKeepsSensitiveLayersFloat() throws {
+        let g = try staticGraph(Fixtures.path("models/unet_sd21_mini/model.onnx"))
+        let calib = Array(try samples("unet_sd21_mini", "calib").prefix(3))
+        let (_, all) = try quantize(g, calib) { $0.measurementSamples = 1 }
+        let target = 1 - (1 - all.cosine!) / 4   // a quarter of the all-int8 error
+        let (q, r) = try quantize(g, calib) {
+            $0.targetCosine = target
+            $0.measurementSamples = 1
+            $0.modelSensitivityLayers = 4
+        }
+        let kept = r.layers.filter { $0.decision == "float" }
+        print("target \(target): kept \(kept.count) float: \(kept.map(\.name).prefix(6)), cosine \(r.cosine!)")
+        XCTAssertFalse(kept.isEmpty)
+        XCTAssertGreaterThanOrEqual(r.cosine!, target)
+        XCTAssertEqual(r.layers.filter { $0.modelSQNR != nil }.count, 4)
+        XCTAssertTrue(kept.allSatisfy { $0.reason.contains("sensitive") })
+        XCTAssertEqual(q.nodes.filter { $0.domain == "psedge" }.count, r.layers.count - kept.count)
+    }
+
+    func testCalibrationMethodsDiffer() throws {
+        let g = try staticGraph(Fixtures.path("models/unet_sd21_mini/model.onnx"))
+        let calib = Array(try samples("unet_sd21_mini", "calib").prefix(2))
+        var cos: [String: Double] = [:]
+        for m in [CalibrationMethod.minMax, .percentile(99.9), .mse] {
+            let (_, r) = try quantize(g, calib) { $0.method = m; $0.allowDynamic = false; $0.measurementSamples = 1 }
+            cos[m.name] = r.cosine
+            XCTAssertTrue(r.layers.allSatisfy { $0.decision == "int8 static" })
+        }
+        print("static-only cosine by method: \(cos)")
+        XCTAssertEqual(Set(cos.values).count, 3, "methods should choose different ranges")
+        XCTAssertGreaterThan(cos["mse"]!, 0.99)
+    }
+
+    /// The quantized conv kernel on its own: static u8 activations × per-channel int8 weights vs fp32 Conv.
+    func testQConvMatchesFloatConvWithinQuantizationError() throws {
+        var rng = SystemRandomNumberGenerator()
+        let x = Tensor((0..<(2 * 6 * 9 * 9)).map { _ in Float.random(in: -1...2, using: &rng) }, shape: [2, 6, 9, 9])
+        let w = Tensor((0..<(8 * 3 * 3 * 3)).map { _ in Float.random(in: -0.5...0.5, using: &rng) }, shape: [8, 3, 3, 3])
+        let b = Tensor((0..<8).map { Float($0) / 10 }, shape: [8])
+        let conv = Node(name: "c", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"],
+                        attributes: ["group": .int(2), "pads": .ints([1, 0, 1, 2]), "strides": .ints([2, 1])])
+        let g = Graph(nodes: [conv], inputs: [ValueInfo(name: "x", type: TensorType(.float32, static: x.shape))],
+                      outputs: [ValueInfo(name: "y", type: nil)], initializers: ["w": w, "b": b])
+        var r = PassReport()
+        let sg = try StaticShapes.run(g, report: &r)
+        let (q, _) = try quantize(sg, [["x": x]]) { $0.method = .minMax; $0.allowDynamic = false }
+        XCTAssertEqual(q.nodes.map(\.opType), ["QConv"])
+        let f = try fidelity(sg, q, [["x": x]])
+        XCTAssertGreaterThan(f.cosine, 0.9998)
+        XCTAssertLessThan(f.relativeError, 0.02)
+    }
+}
