@@ -51,3 +51,5 @@ void pse_vsigmoid(const float *x, float *y, size_t n);
 }
 #endif
 #endif
+
+#include "psedge_kernels_ops.h"

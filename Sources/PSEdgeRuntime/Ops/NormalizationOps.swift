@@ -71,19 +71,7 @@ enum NormOps {
 
     @inline(__always)
     static func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
-        for i in 0..<n { y[i] = x[i] - m }
-        pse_vexp(y, y, n)
-        var s: Float = 0
-        for i in 0..<n { s += y[i] }
-        if log {
-            let ls = m + logf(s)
-            for i in 0..<n { y[i] = x[i] - ls }
-        } else {
-            let inv = 1 / s
-            for i in 0..<n { y[i] *= inv }
-        }
+        pse_ops_softmax_row(x, y, n, log ? 1 : 0)
     }
 
     @inline(__always)
@@ -99,7 +87,7 @@ enum NormOps {
         for k in 0..<n {
             let xr = x + k * inner + c0, yr = y + k * inner + c0
             for i in 0..<w { yr[i] = xr[i] - mx[i] }
-            pse_vexp(yr, yr, w)
+            pse_ops_exp(yr, yr, w)
             for i in 0..<w { sum[i] += yr[i] }
         }
         if log {

@@ -1,4 +1,5 @@
 import PSEdgeIR
+import PSEdgeKernels
 
 extension OpRegistry {
     static let poolingOps: [String: KernelFactory] = [
@@ -167,20 +168,20 @@ enum PoolOps {
                         let sh = st1[oh], b0 = lo1[oh], b1 = hi1[oh]
                         for ow in 0..<OW {
                             let sw = st2[ow], c0 = lo2[ow], c1 = hi2[ow]
-                            var best = E.lowest
-                            var bestPos = -1
-                            for jd in a0..<a1 {
-                                let rd = (sd + jd * dd) * H
-                                for jh in b0..<b1 {
-                                    let row = (rd + sh + jh * dh) * W + sw
-                                    for jw in c0..<c1 {
-                                        let v = xp[row + jw * dw]
-                                        if v > best || bestPos < 0 { best = v; bestPos = row + jw * dw }
+                            if let indices {
+                                var best = E.lowest
+                                var bestPos = -1
+                                for jd in a0..<a1 {
+                                    let rd = (sd + jd * dd) * H
+                                    for jh in b0..<b1 {
+                                        let row = (rd + sh + jh * dh) * W + sw
+                                        for jw in c0..<c1 {
+                                            let v = xp[row + jw * dw]
+                                            if v > best || bestPos < 0 { best = v; bestPos = row + jw * dw }
+                                        }
                                     }
                                 }
-                            }
-                            yp[o] = best
-                            if let indices {
+                                yp[o] = best
                                 var flat = bestPos
                                 if colMajor && bestPos >= 0 {
                                     let iw = bestPos % W, ih = (bestPos / W) % H, id = bestPos / (W * H)
@@ -192,6 +193,19 @@ enum PoolOps {
                                     }
                                 }
                                 indices[p * outPlane + o] = bestPos < 0 ? -1 : Int64(p * inPlane + flat)
+                            } else {
+                                var best = E.lowest
+                                for jd in a0..<a1 {
+                                    let rd = (sd + jd * dd) * H
+                                    for jh in b0..<b1 {
+                                        let row = xp + (rd + sh + jh * dh) * W + sw
+                                        for jw in c0..<c1 {
+                                            let v = row[jw * dw]
+                                            best = v > best ? v : best
+                                        }
+                                    }
+                                }
+                                yp[o] = best
                             }
                             o += 1
                         }
@@ -281,13 +295,9 @@ enum PoolOps {
                 for p in range {
                     let xp = x + p * size
                     if isMax {
-                        var m = -Float.infinity
-                        for i in 0..<size { m = Swift.max(m, xp[i]) }
-                        y[p] = m
+                        y[p] = size > 0 ? pse_ops_max(xp, size) : -.infinity
                     } else {
-                        var s: Float = 0
-                        for i in 0..<size { s += xp[i] }
-                        y[p] = size > 0 ? s / Float(size) : .nan
+                        y[p] = size > 0 ? pse_ops_sum(xp, size) / Float(size) : .nan
                     }
                 }
             }

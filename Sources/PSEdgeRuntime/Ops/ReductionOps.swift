@@ -28,6 +28,8 @@ protocol ReduceAccumulator {
     static var identity: E { get }
     static func combine(_ acc: E, _ x: E) -> E
     static func finish(_ acc: E, _ count: Int) -> E
+    /// Joins two partial accumulators (for sum-like kinds a + b, whatever combine adds per element).
+    static func merge(_ a: E, _ b: E) -> E
 }
 
 extension ReduceAccumulator {
@@ -46,73 +48,89 @@ enum ReduceOps {
     enum FSum: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FMean: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x }
         @inline(__always) static func finish(_ a: Float, _ n: Int) -> Float { a / Float(n) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FMax: ReduceAccumulator {
         static var identity: Float { -.infinity }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { x > a || x.isNaN ? x : a }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum FMin: ReduceAccumulator {
         static var identity: Float { .infinity }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { x < a || x.isNaN ? x : a }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum FProd: ReduceAccumulator {
         static var identity: Float { 1 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a * x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum FL1: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + abs(x) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FL2: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x * x }
         @inline(__always) static func finish(_ a: Float, _ n: Int) -> Float { a.squareRoot() }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FSumSquare: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x * x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FLogSum: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x }
         @inline(__always) static func finish(_ a: Float, _ n: Int) -> Float { logf(a) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
 
     // Integer accumulators (wrapping arithmetic, like the reference's fixed-width numpy ints).
     enum ISum<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { 0 }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { a &+ x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IMean<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { 0 }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { a &+ x }
         @inline(__always) static func finish(_ a: I, _ n: Int) -> I { n == 0 ? 0 : a / I(truncatingIfNeeded: n) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IMax<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { .min }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { Swift.max(a, x) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IMin<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { .max }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { Swift.min(a, x) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IProd<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { 1 }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { a &* x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     // Bool: max = any, min = all (empty: false / true).
     enum BMax: ReduceAccumulator {
         static var identity: UInt8 { 0 }
         @inline(__always) static func combine(_ a: UInt8, _ x: UInt8) -> UInt8 { (a != 0 || x != 0) ? 1 : 0 }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum BMin: ReduceAccumulator {
         static var identity: UInt8 { 1 }
         @inline(__always) static func combine(_ a: UInt8, _ x: UInt8) -> UInt8 { (a != 0 && x != 0) ? 1 : 0 }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
 
     /// The loop structure of a reduction after dropping unit dims and merging neighbours.
@@ -201,7 +219,19 @@ enum ReduceOps {
                         for d in 0..<ridx.count { off += ridx[d] * outerRed[d].stride }
                         let p = x + off
                         if inner.stride == 1 {
-                            for i in 0..<inner.size { acc = A.combine(acc, p[i]) }
+                            // Four independent partial results break the dependency chain.
+                            let m = inner.size & ~3
+                            if m > 0 {
+                                var a0 = A.identity, a1 = A.identity, a2 = A.identity, a3 = A.identity
+                                var i = 0
+                                while i < m {
+                                    a0 = A.combine(a0, p[i]); a1 = A.combine(a1, p[i + 1])
+                                    a2 = A.combine(a2, p[i + 2]); a3 = A.combine(a3, p[i + 3])
+                                    i += 4
+                                }
+                                acc = A.merge(acc, A.merge(A.merge(a0, a1), A.merge(a2, a3)))
+                            }
+                            for i in m..<inner.size { acc = A.combine(acc, p[i]) }
                         } else {
                             for i in 0..<inner.size { acc = A.combine(acc, p[i * inner.stride]) }
                         }
