@@ -108,6 +108,45 @@ final class RuntimeOpsTests: XCTestCase {
                    contains: ["bad_node", "training_mode"])
     }
 
+    func testUnsupportedResizeModeNamesNodeAndAttribute() {
+        let x = T.f([1, 2, 3, 4], [1, 1, 2, 2])
+        let scales = T.f([1, 1, 2, 2], [4])
+        checkError("Resize", opset: 19, attrs: ["mode": .string("bicubic")],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "mode", "bicubic"])
+        checkError("Resize", opset: 19, attrs: ["antialias": .int(1)],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "antialias"])
+        checkError("Resize", opset: 19, attrs: ["coordinate_transformation_mode": .string("tf_half_pixel")],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "coordinate_transformation_mode"])
+        checkError("Resize", opset: 19, attrs: ["nearest_mode": .string("round")],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "nearest_mode"])
+    }
+
+    func testResizeScalesComputedAtRunTimeAreRejected() {
+        checkError("Resize", opset: 19, inputs: [.input("x", T.f([1, 2, 3, 4], [1, 1, 2, 2])), .omitted, .input("s", T.f([1, 1, 2, 2], [4]))],
+                   contains: ["bad_node", "scales", "constant"])
+    }
+
+    func testUnsupportedAttributesOfOtherOpsNameNode() {
+        let x = T.f([1, 2, 3, 4, 5, 6], [1, 1, 2, 3])
+        checkError("Pad", opset: 18, attrs: ["mode": .string("symmetric")],
+                   inputs: [.input("x", x), .constant("p", T.i64([0, 0, 1, 1, 0, 0, 1, 1], [8]))], contains: ["bad_node", "mode", "symmetric"])
+        checkError("MaxPool", opset: 12, attrs: ["kernel_shape": .ints([1, 1]), "auto_pad": .string("SAME")],
+                   inputs: [.input("x", x)], contains: ["bad_node", "auto_pad"])
+        checkError("MaxPool", opset: 12, attrs: ["kernel_shape": .ints([1, 1, 1, 1])],
+                   inputs: [.input("x", T.f([1], [1, 1, 1, 1, 1, 1]))], contains: ["bad_node", "4-d"])
+        checkError("RoiAlign", opset: 16, attrs: ["mode": .string("sum")],
+                   inputs: [.input("x", T.f([1, 2, 3, 4], [1, 1, 2, 2])), .input("r", T.f([0, 0, 1, 1], [1, 4])), .input("b", T.i64([0], [1]))],
+                   contains: ["bad_node", "mode"])
+        checkError("Dropout", opset: 13, inputs: [.input("x", x), .omitted, .constant("t", T.b([true], []))], contains: ["bad_node", "training_mode"])
+        let p = T.f([1], [1])
+        checkError("BatchNormalization", opset: 9, inputs: [.input("x", x), .constant("s", p), .constant("b", p), .constant("m", p), .constant("v", p)],
+                   outputs: ["y", "running_mean"], contains: ["bad_node", "running_mean"])
+        checkError("GroupNormalization", opset: 21, attrs: ["num_groups": .int(1)],
+                   inputs: [.input("x", T.f([1, 2, 3, 4], [1, 2, 2])), .constant("s", p), .constant("b", p)], contains: ["bad_node", "channels"])
+        checkError("ReduceSum", opset: 11, inputs: [.input("x", x), .constant("a", T.i64([1], [1]))], contains: ["bad_node", "attribute"])
+        checkError("Einsum", opset: 12, attrs: ["equation": .string("ij,jk->ik")], inputs: [.input("x", x)], contains: ["bad_node", "operands"])
+    }
+
     func testSoftmaxRejectsIntegerInput() {
         checkError("Softmax", opset: 13, inputs: [.input("x", T.i64([1, 2], [2]))], contains: ["bad_node", "i64"])
     }

@@ -32,7 +32,7 @@ enum PoolOps {
         var outPlane: Int { outS[0] * outS[1] * outS[2] }
     }
 
-    static func geometry(_ ctx: KernelContext, _ shape: [Int], allowDilations: Bool = true) throws -> Geometry {
+    static func geometry(_ ctx: KernelContext, _ shape: [Int]) throws -> Geometry {
         let a = ctx.attrs
         guard let kernel = try a.ints("kernel_shape") else {
             throw PSEdgeError.malformed("\(ctx.label): attribute 'kernel_shape' is required")
@@ -55,9 +55,6 @@ enum PoolOps {
         guard kernel.allSatisfy({ $0 > 0 }), strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }),
               pads.allSatisfy({ $0 >= 0 }) else {
             throw OpsKit.invalid(ctx, "kernel_shape \(kernel), strides \(strides) and dilations \(dilations) must be positive and pads \(pads) non-negative")
-        }
-        if !allowDilations && dilations.contains(where: { $0 != 1 }) {
-            throw OpsKit.unsupported(ctx, "dilations", "\(dilations)", supported: "all 1 before opset 19")
         }
         let spatial = Array(shape[2...])
         var outs = [Int](repeating: 0, count: nd)
@@ -122,7 +119,7 @@ enum PoolOps {
         try ctx.requireDType(0, in: [.float32, .uint8, .int8, .int32, .int64])
         let dtype = try ctx.dtype(0)
         let shape = try ctx.shape(0)
-        let g = try geometry(ctx, shape, allowDilations: true)
+        let g = try geometry(ctx, shape)
         let storageOrder = try ctx.attrs.int("storage_order", default: 0)
         guard storageOrder == 0 || storageOrder == 1 else {
             throw OpsKit.unsupported(ctx, "storage_order", "\(storageOrder)", supported: "0, 1")
@@ -221,7 +218,7 @@ enum PoolOps {
         try ctx.requireInputs(1...1)
         try ctx.requireDType(0, in: [.float32])
         let shape = try ctx.shape(0)
-        let g = try geometry(ctx, shape, allowDilations: ctx.opset >= 19)
+        let g = try geometry(ctx, shape)
         let includePad = try ctx.attrs.int("count_include_pad", default: 0) != 0
         let outShape = Array(shape[..<2]) + Array(g.outS.suffix(shape.count - 2))
         let planes = shape[0] * shape[1]
