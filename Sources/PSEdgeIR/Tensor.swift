@@ -80,6 +80,23 @@ public struct Tensor: @unchecked Sendable {
         }
     }
 
+    /// Stores v into element i, converting to this tensor's dtype (integers truncate toward zero, saturating).
+    public func setDouble(_ v: Double, at i: Int) {
+        func int<T: FixedWidthInteger>(_: T.Type) -> T {
+            v.isNaN ? 0 : T(clamping: Int64(max(min(v.rounded(.towardZero), 9.2e18), -9.2e18)))
+        }
+        switch dtype {
+        case .float32: pointer(Float.self)[i] = Float(v)
+        case .float16: pointer(UInt16.self)[i] = floatToHalfBits(Float(v))
+        case .bfloat16: pointer(UInt16.self)[i] = floatToBfloatBits(Float(v))
+        case .int64: pointer(Int64.self)[i] = int(Int64.self)
+        case .int32: pointer(Int32.self)[i] = int(Int32.self)
+        case .int8: pointer(Int8.self)[i] = int(Int8.self)
+        case .uint8: pointer(UInt8.self)[i] = int(UInt8.self)
+        case .bool: pointer(UInt8.self)[i] = v != 0 ? 1 : 0
+        }
+    }
+
     public var floats: [Float] {
         if dtype == .float32 { return Array(UnsafeBufferPointer(start: pointer(Float.self), count: count)) }
         return (0..<count).map { Float(double(at: $0)) }

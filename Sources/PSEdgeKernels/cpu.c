@@ -1,6 +1,8 @@
 // CPU feature detection and the BLAS bridge.
 #include "psedge_kernels.h"
 #include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -54,4 +56,23 @@ void pse_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
                const float *b, int ldb, float beta, float *c, int ldc) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void pse_sgemm_row_uniform(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+    int main_rows = m / PSE_ROW_BLOCK * PSE_ROW_BLOCK;
+    if (main_rows > 0) pse_sgemm(0, 0, main_rows, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    int tail = m - main_rows;
+    if (tail == 0) return;
+    float *pa = calloc((size_t)PSE_ROW_BLOCK * k, sizeof(float));
+    float *pc = malloc((size_t)PSE_ROW_BLOCK * n * sizeof(float));
+    if (!pa || !pc) {  // out of memory: fall back to a plain call (still correct, just not row-uniform)
+        free(pa); free(pc);
+        pse_sgemm(0, 0, tail, n, k, 1.0f, a + (size_t)main_rows * lda, lda, b, ldb, 0.0f, c + (size_t)main_rows * ldc, ldc);
+        return;
+    }
+    for (int r = 0; r < tail; r++) memcpy(pa + (size_t)r * k, a + (size_t)(main_rows + r) * lda, sizeof(float) * k);
+    pse_sgemm(0, 0, PSE_ROW_BLOCK, n, k, 1.0f, pa, k, b, ldb, 0.0f, pc, n);
+    for (int r = 0; r < tail; r++) memcpy(c + (size_t)(main_rows + r) * ldc, pc + (size_t)r * n, sizeof(float) * n);
+    free(pa);
+    free(pc);
 }

@@ -73,10 +73,13 @@ public protocol Kernel {
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool)
     /// When the output is input i's bytes viewed with another shape (Reshape & co.), the planner aliases them.
     var aliasesInput: Int? { get }
+    /// True when the outputs are known at plan time whatever the inputs hold (Shape, Constant, …).
+    var isConstant: Bool { get }
 }
 
 extension Kernel {
     public var aliasesInput: Int? { nil }
+    public var isConstant: Bool { false }
 }
 
 public typealias KernelFactory = (KernelContext) throws -> Kernel

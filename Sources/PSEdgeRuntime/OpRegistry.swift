@@ -1,11 +1,16 @@
 import PSEdgeIR
 
 /// The operator set: ONNX op type -> kernel factory. Each group lives in the file that implements it.
+/// PSEdge's own operators (what the converter's fusion and quantization passes emit) live in the
+/// `psedge` domain and are keyed "psedge.<OpType>".
 public enum OpRegistry {
+    public static let psedgeDomain = "psedge"
+
     public static let factories: [String: KernelFactory] = {
         var all: [String: KernelFactory] = [:]
-        for group in [elementwiseOps, shapeOps, linearOps, normalizationOps, poolingOps, resizeOps, reductionOps, miscOps] {
-            all.merge(group) { a, _ in a }
+        for group in [elementwiseOps, shapeOps, linearOps, normalizationOps, poolingOps, resizeOps, reductionOps, miscOps,
+                      fusedOps, quantizedOps] {
+            all.merge(group) { a, b in preconditionFailure("operator registered twice") }
         }
         return all
     }()
@@ -15,10 +20,13 @@ public enum OpRegistry {
     /// Builds the kernel for a node, or throws naming an unsupported op and the node.
     public static func makeKernel(_ ctx: KernelContext) throws -> Kernel {
         let node = ctx.node
-        guard node.domain.isEmpty || node.domain == "ai.onnx" else {
-            throw PSEdgeError.unsupported("unsupported operator '\(node.domain)::\(node.opType)' in \(node.label)")
+        let key: String
+        switch node.domain {
+        case "", "ai.onnx": key = node.opType
+        case psedgeDomain: key = "\(psedgeDomain).\(node.opType)"
+        default: throw PSEdgeError.unsupported("unsupported operator '\(node.domain)::\(node.opType)' in \(node.label)")
         }
-        guard let f = factories[node.opType] else {
+        guard let f = factories[key] else {
             throw PSEdgeError.unsupported("unsupported operator '\(node.opType)' in \(node.label)")
         }
         return try f(ctx)

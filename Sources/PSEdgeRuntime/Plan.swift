@@ -23,7 +23,7 @@ public final class Plan {
 
     public init(graph: Graph, threads: Int = 1) throws {
         self.graph = graph
-        self.pool = threads == 1 ? ThreadPool.serial : ThreadPool(threads: threads)
+        self.pool = ThreadPool(threads: threads)
         let order = try graph.topologicallySorted()
         let opset = graph.opset
 
@@ -112,6 +112,9 @@ public final class Plan {
 
     /// Runs the graph. Inputs are checked against the graph's input types; outputs are fresh tensors.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        for name in inputs.keys where !graph.inputs.contains(where: { $0.name == name }) {
+            throw PSEdgeError.invalid("the model has no input named '\(name)' (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
+        }
         for gi in graph.inputs {
             guard let given = inputs[gi.name] else {
                 throw PSEdgeError.invalid("missing input '\(gi.name)' (expected \(gi.type.map { "\($0)" } ?? "?"))")
@@ -124,9 +127,6 @@ public final class Plan {
                 throw PSEdgeError.invalid("input '\(gi.name)' has shape \(Shapes.describe(given.shape)), the model expects \(Shapes.describe(dst.shape))")
             }
             if dst.byteCount > 0 { dst.raw.copyMemory(from: given.raw, byteCount: dst.byteCount) }
-        }
-        for name in inputs.keys where !graph.inputs.contains(where: { $0.name == name }) {
-            throw PSEdgeError.invalid("the model has no input named '\(name)' (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
         }
         for step in steps {
             if step.kernel.aliasesInput != nil, step.inputs.first??.raw == step.outputs.first?.raw { continue }

@@ -1,3 +1,4 @@
+import PSEdgeIR
 import PSEdgeKernels
 
 /// A fixed set of threads for parallel loops (`--threads`). Wraps the C pool so kernels in C and Swift share it.
@@ -42,5 +43,15 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// A single-threaded pool for small helper loops that must not fan out.
     public static let serial = ThreadPool(threads: 1)
+
+    private var scratchStorage = Storage(byteCount: 0)
+
+    /// Temporary float workspace shared by the kernels of one plan (they run one at a time).
+    /// Valid until the next call; grows on demand.
+    public func scratch(floats: Int) -> UnsafeMutablePointer<Float> {
+        if scratchStorage.byteCount < floats * 4 { scratchStorage = Storage(byteCount: floats * 4) }
+        return scratchStorage.base.assumingMemoryBound(to: Float.self)
+    }
 }

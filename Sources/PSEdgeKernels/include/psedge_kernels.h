@@ -33,6 +33,13 @@ void pse_blas_set_threads(int threads);
 void pse_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                const float *b, int ldb, float beta, float *c, int ldc);
 
+/// C[m,n] = A[m,k] * B[k,n] (row-major, no transposes, beta = 0) computed so that every row of C goes
+/// through the same full-width micro-kernel: the rows past the last multiple of PSE_ROW_BLOCK are padded
+/// with zero rows in a scratch copy. Rows with equal inputs then give bit-identical outputs, whatever their
+/// position (a convolution's output channels do not depend on where the channel sits).
+#define PSE_ROW_BLOCK 32
+void pse_sgemm_row_uniform(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
+
 // ---- Convolution helpers. ----
 /// Unfolds one image (C,H,W) into columns [C*KH*KW, OH*OW] for a GEMM-based convolution (N-d via 2-d).
 void pse_im2col(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l,

@@ -1,5 +1,332 @@
+import Foundation
 import PSEdgeIR
+import PSEdgeKernels
 
 extension OpRegistry {
-    static let linearOps: [String: KernelFactory] = [:]
+    static let linearOps: [String: KernelFactory] = [
+        "Conv": ConvKernel.make,
+        "ConvTranspose": ConvTransposeKernel.make,
+        "Gemm": GemmKernel.make,
+        "MatMul": MatMulKernel.make,
+    ]
+}
+
+/// Spatial geometry shared by Conv and ConvTranspose; 1-D convolutions run as 2-D with height 1.
+struct ConvGeometry {
+    var kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1
+    var padT = 0, padL = 0, padB = 0, padR = 0
+
+    /// Reads kernel_shape/strides/dilations/pads for a 1-D or 2-D op; other ranks are unsupported.
+    init(_ ctx: KernelContext, spatialRank: Int, kernel: [Int]) throws {
+        guard spatialRank == 1 || spatialRank == 2 else {
+            throw PSEdgeError.unsupported("\(ctx.label): \(spatialRank)-D convolution is not supported (1-D and 2-D are)")
+        }
+        let a = ctx.attrs
+        let k = try a.ints("kernel_shape") ?? kernel
+        let s = try a.ints("strides") ?? [Int](repeating: 1, count: spatialRank)
+        let d = try a.ints("dilations") ?? [Int](repeating: 1, count: spatialRank)
+        let p = try a.ints("pads") ?? [Int](repeating: 0, count: 2 * spatialRank)
+        guard k.count == spatialRank, s.count == spatialRank, d.count == spatialRank, p.count == 2 * spatialRank,
+              k.allSatisfy({ $0 > 0 }), s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }), p.allSatisfy({ $0 >= 0 }) else {
+            throw PSEdgeError.invalid("\(ctx.label): kernel_shape/strides/dilations/pads do not fit a \(spatialRank)-D convolution")
+        }
+        if spatialRank == 1 {
+            (kw, sw, dw, padL, padR) = (k[0], s[0], d[0], p[0], p[1])
+        } else {
+            (kh, kw, sh, sw, dh, dw) = (k[0], k[1], s[0], s[1], d[0], d[1])
+            (padT, padL, padB, padR) = (p[0], p[1], p[2], p[3])
+        }
+    }
+}
+
+/// auto_pad SAME_UPPER/SAME_LOWER: total padding so that out = ceil(in / stride).
+func samePadding(input: Int, kernel: Int, stride: Int, dilation: Int, upper: Bool) -> (Int, Int) {
+    let out = (input + stride - 1) / stride
+    let total = max(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - input)
+    let small = total / 2
+    return upper ? (small, total - small) : (total - small, small)
+}
+
+// MARK: - Conv
+
+struct ConvKernel: Kernel {
+    let n: Int, c: Int, h: Int, w: Int
+    let m: Int, groups: Int
+    let g: ConvGeometry
+    let oh: Int, ow: Int
+    let outputTypes: [TensorType]
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(2...3)
+        try ctx.requireDType(0, in: [.float32])
+        let xs = try ctx.shape(0), ws = try ctx.shape(1)
+        guard xs.count >= 3, ws.count == xs.count else {
+            throw PSEdgeError.shape("\(ctx.label): input \(Shapes.describe(xs)) and weight \(Shapes.describe(ws)) ranks do not fit a convolution")
+        }
+        let spatial = xs.count - 2
+        var geo = try ConvGeometry(ctx, spatialRank: spatial, kernel: Array(ws[2...]))
+        let groups = try ctx.attrs.int("group", default: 1)
+        let (n, c, m) = (xs[0], xs[1], ws[0])
+        let h = spatial == 2 ? xs[2] : 1, w = xs.last!
+        guard groups > 0, c % groups == 0, m % groups == 0, ws[1] == c / groups else {
+            throw PSEdgeError.shape("\(ctx.label): weight \(Shapes.describe(ws)) does not match \(c) input channels in \(groups) groups")
+        }
+        if ctx.has(2) {
+            guard try ctx.shape(2) == [m] else { throw PSEdgeError.shape("\(ctx.label): bias must have shape [\(m)]") }
+        }
+        let autoPad = try ctx.attrs.string("auto_pad", default: "NOTSET")
+        switch autoPad {
+        case "NOTSET": break
+        case "VALID": (geo.padT, geo.padL, geo.padB, geo.padR) = (0, 0, 0, 0)
+        case "SAME_UPPER", "SAME_LOWER":
+            let up = autoPad == "SAME_UPPER"
+            (geo.padT, geo.padB) = samePadding(input: h, kernel: geo.kh, stride: geo.sh, dilation: geo.dh, upper: up)
+            (geo.padL, geo.padR) = samePadding(input: w, kernel: geo.kw, stride: geo.sw, dilation: geo.dw, upper: up)
+        default: throw PSEdgeError.unsupported("\(ctx.label): auto_pad '\(autoPad)'")
+        }
+        let oh = (h + geo.padT + geo.padB - geo.dh * (geo.kh - 1) - 1) / geo.sh + 1
+        let ow = (w + geo.padL + geo.padR - geo.dw * (geo.kw - 1) - 1) / geo.sw + 1
+        guard oh > 0, ow > 0 else { throw PSEdgeError.shape("\(ctx.label): kernel larger than the padded input \(Shapes.describe(xs))") }
+        let outShape = spatial == 2 ? [n, m, oh, ow] : [n, m, ow]
+        return ConvKernel(n: n, c: c, h: h, w: w, m: m, groups: groups, g: geo, oh: oh, ow: ow,
+                          outputTypes: [TensorType(.float32, static: outShape)])
+    }
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let x = inputs[0]!.pointer(Float.self), wt = inputs[1]!.pointer(Float.self)
+        let bias = inputs.count > 2 ? inputs[2]?.pointer(Float.self) : nil
+        let y = outputs[0].pointer(Float.self)
+        let cg = c / groups, mg = m / groups
+        let k = cg * g.kh * g.kw
+        let plane = oh * ow
+        if cg == 1 && mg == 1 {
+            depthwise(x, wt, bias, y, pool)
+            return
+        }
+        let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
+        let cols = pointwise ? nil : pool.scratch(floats: k * plane)
+        for b in 0..<n {
+            for gi in 0..<groups {
+                let xin = x + (b * c + gi * cg) * h * w
+                let yout = y + (b * m + gi * mg) * plane
+                var src = UnsafePointer(xin)
+                if let cols {
+                    pse_im2col(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                               Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), cols)
+                    src = UnsafePointer(cols)
+                }
+                pse_sgemm_row_uniform(Int32(mg), Int32(plane), Int32(k), wt + gi * mg * k, Int32(k), src, Int32(plane), yout, Int32(plane))
+            }
+        }
+        if let bias {
+            pool.parallelFor(n * m) { i in
+                let v = bias[i % m], p = y + i * plane
+                for j in 0..<plane { p[j] += v }
+            }
+        }
+    }
+
+    /// One filter per channel: a direct loop beats im2col + a 1-row GEMM.
+    private func depthwise(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
+                           _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
+        let g = self.g
+        let (h, w, oh, ow, c) = (self.h, self.w, self.oh, self.ow, self.c)
+        pool.parallelFor(n * c) { i in
+            let ch = i % c
+            let src = x + i * h * w, dst = y + i * oh * ow, f = wt + ch * g.kh * g.kw
+            let b0 = bias?[ch] ?? 0
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var acc = b0
+                    for ky in 0..<g.kh {
+                        let iy = oy * g.sh - g.padT + ky * g.dh
+                        if iy < 0 || iy >= h { continue }
+                        for kx in 0..<g.kw {
+                            let ix = ox * g.sw - g.padL + kx * g.dw
+                            if ix < 0 || ix >= w { continue }
+                            acc += src[iy * w + ix] * f[ky * g.kw + kx]
+                        }
+                    }
+                    dst[oy * ow + ox] = acc
+                }
+            }
+        }
+    }
+}
+
+// MARK: - ConvTranspose
+
+struct ConvTransposeKernel: Kernel {
+    let n: Int, c: Int, h: Int, w: Int
+    let m: Int, groups: Int
+    let g: ConvGeometry
+    let oh: Int, ow: Int
+    let outputTypes: [TensorType]
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(2...3)
+        try ctx.requireDType(0, in: [.float32])
+        let xs = try ctx.shape(0), ws = try ctx.shape(1)
+        guard xs.count >= 3, ws.count == xs.count else {
+            throw PSEdgeError.shape("\(ctx.label): input \(Shapes.describe(xs)) and weight \(Shapes.describe(ws)) do not fit")
+        }
+        let spatial = xs.count - 2
+        var geo = try ConvGeometry(ctx, spatialRank: spatial, kernel: Array(ws[2...]))
+        let groups = try ctx.attrs.int("group", default: 1)
+        let (n, c) = (xs[0], xs[1])
+        guard groups > 0, ws[0] == c, c % groups == 0 else {
+            throw PSEdgeError.shape("\(ctx.label): weight \(Shapes.describe(ws)) does not match \(c) input channels")
+        }
+        let m = ws[1] * groups
+        let h = spatial == 2 ? xs[2] : 1, w = xs.last!
+        let outPad2 = try ctx.attrs.ints("output_padding") ?? [Int](repeating: 0, count: spatial)
+        let outPad = spatial == 2 ? outPad2 : [0] + outPad2
+        let ins = [h, w], ks = [geo.kh, geo.kw], ss = [geo.sh, geo.sw], ds = [geo.dh, geo.dw]
+        func full(_ i: Int) -> Int { ss[i] * (ins[i] - 1) + outPad[i] + (ks[i] - 1) * ds[i] + 1 }
+        let autoPad = try ctx.attrs.string("auto_pad", default: "NOTSET")
+        var outHW = [full(0) - geo.padT - geo.padB, full(1) - geo.padL - geo.padR]
+        if let shape = try ctx.attrs.ints("output_shape") {
+            let target = spatial == 2 ? Array(shape.suffix(2)) : [1] + Array(shape.suffix(1))
+            var pads: [(Int, Int)] = []
+            for i in 0..<2 {
+                let total = max(0, full(i) - target[i])
+                pads.append(autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2))
+            }
+            (geo.padT, geo.padB) = pads[0]
+            (geo.padL, geo.padR) = pads[1]
+            outHW = target
+        } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            for i in 0..<2 where spatial == 2 || i == 1 {
+                let target = ins[i] * ss[i]
+                let total = max(0, full(i) - target)
+                let (a, b) = autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
+                if i == 0 { (geo.padT, geo.padB) = (a, b) } else { (geo.padL, geo.padR) = (a, b) }
+                outHW[i] = target
+            }
+        } else if autoPad == "VALID" {
+            (geo.padT, geo.padL, geo.padB, geo.padR) = (0, 0, 0, 0)
+            outHW = [full(0), full(1)]
+        }
+        guard outHW.allSatisfy({ $0 > 0 }) else { throw PSEdgeError.shape("\(ctx.label): empty output") }
+        let outShape = spatial == 2 ? [n, m, outHW[0], outHW[1]] : [n, m, outHW[1]]
+        return ConvTransposeKernel(n: n, c: c, h: h, w: w, m: m, groups: groups, g: geo, oh: outHW[0], ow: outHW[1],
+                                   outputTypes: [TensorType(.float32, static: outShape)])
+    }
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let x = inputs[0]!.pointer(Float.self), wt = inputs[1]!.pointer(Float.self)
+        let bias = inputs.count > 2 ? inputs[2]?.pointer(Float.self) : nil
+        let y = outputs[0].pointer(Float.self)
+        let cg = c / groups, mg = m / groups
+        let k = mg * g.kh * g.kw
+        let hw = h * w, plane = oh * ow
+        let cols = pool.scratch(floats: k * hw)
+        memset(y, 0, n * m * plane * 4)
+        for b in 0..<n {
+            for gi in 0..<groups {
+                // cols[mg*kh*kw, h*w] = W_g^T · X_g, then scatter-add into the output image.
+                pse_sgemm(1, 0, Int32(k), Int32(hw), Int32(cg), 1, wt + gi * cg * k, Int32(k), x + (b * c + gi * cg) * hw, Int32(hw), 0, cols, Int32(hw))
+                pse_col2im(cols, Int32(mg), Int32(oh), Int32(ow), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                           Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(h), Int32(w), y + (b * m + gi * mg) * plane)
+            }
+        }
+        if let bias {
+            for i in 0..<(n * m) { let v = bias[i % m], p = y + i * plane; for j in 0..<plane { p[j] += v } }
+        }
+    }
+}
+
+// MARK: - Gemm
+
+struct GemmKernel: Kernel {
+    let m: Int, n: Int, k: Int
+    let transA: Bool, transB: Bool
+    let alpha: Float, beta: Float
+    let cPlan: BroadcastPlan?
+    let outputTypes: [TensorType]
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(2...3)
+        try ctx.requireDType(0, in: [.float32])
+        let a = try ctx.shape(0), b = try ctx.shape(1)
+        guard a.count == 2, b.count == 2 else { throw PSEdgeError.shape("\(ctx.label): A and B must be 2-D, got \(Shapes.describe(a)) and \(Shapes.describe(b))") }
+        let tA = try ctx.attrs.int("transA", default: 0) != 0, tB = try ctx.attrs.int("transB", default: 0) != 0
+        let (m, ka) = tA ? (a[1], a[0]) : (a[0], a[1])
+        let (kb, n) = tB ? (b[1], b[0]) : (b[0], b[1])
+        guard ka == kb else { throw PSEdgeError.shape("\(ctx.label): inner dimensions differ (\(ka) vs \(kb))") }
+        var cPlan: BroadcastPlan?
+        if ctx.has(2) {
+            cPlan = try BroadcastPlan([[m, n], try ctx.shape(2)], label: ctx.label)
+            guard cPlan!.outShape == [m, n] else { throw PSEdgeError.shape("\(ctx.label): C does not broadcast to [\(m),\(n)]") }
+        }
+        return GemmKernel(m: m, n: n, k: ka, transA: tA, transB: tB, alpha: try ctx.attrs.float("alpha", default: 1),
+                          beta: try ctx.attrs.float("beta", default: 1), cPlan: cPlan, outputTypes: [TensorType(.float32, static: [m, n])])
+    }
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let y = outputs[0].pointer(Float.self)
+        var betaEff: Float = 0
+        if let cPlan, let c = inputs[2]?.pointer(Float.self) {
+            let s = cPlan.innerStrides[1], beta = self.beta
+            cPlan.forEachSpan(pool: .serial) { o, offs, len in for i in 0..<len { y[o + i] = beta * c[offs[1] + i * s] } }
+            betaEff = 1
+        }
+        pse_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, inputs[0]!.pointer(Float.self),
+                  Int32(transA ? m : k), inputs[1]!.pointer(Float.self), Int32(transB ? k : n), betaEff, y, Int32(n))
+    }
+}
+
+// MARK: - MatMul (NumPy semantics: batched, broadcast, 1-D promotion)
+
+struct MatMulKernel: Kernel {
+    let m: Int, n: Int, k: Int
+    let batch: [Int]
+    let aBatchStrides: [Int], bBatchStrides: [Int]
+    /// B is one matrix shared by all batches and A's batches are contiguous: one big GEMM.
+    let foldBatch: Bool
+    let outputTypes: [TensorType]
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(2...2)
+        try ctx.requireDType(0, in: [.float32])
+        try ctx.requireDType(1, in: [.float32])
+        var a = try ctx.shape(0), b = try ctx.shape(1)
+        guard !a.isEmpty, !b.isEmpty else { throw PSEdgeError.shape("\(ctx.label): MatMul of a scalar") }
+        let aVec = a.count == 1, bVec = b.count == 1
+        if aVec { a = [1, a[0]] }
+        if bVec { b = [b[0], 1] }
+        let (m, k) = (a[a.count - 2], a[a.count - 1])
+        let (kb, n) = (b[b.count - 2], b[b.count - 1])
+        guard k == kb else {
+            throw PSEdgeError.shape("\(ctx.label): cannot multiply \(Shapes.describe(try ctx.shape(0))) by \(Shapes.describe(try ctx.shape(1)))")
+        }
+        let ab = Array(a.dropLast(2)), bb = Array(b.dropLast(2))
+        guard let batch = Shapes.broadcast(ab, bb) else { throw PSEdgeError.shape("\(ctx.label): batch dimensions do not broadcast") }
+        func batchStrides(_ s: [Int], matrix: Int) -> [Int] {
+            let padded = [Int](repeating: 1, count: batch.count - s.count) + s
+            let st = Shapes.strides(padded)
+            return (0..<batch.count).map { padded[$0] == 1 && batch[$0] != 1 ? 0 : st[$0] * matrix }
+        }
+        var out = batch
+        if !aVec { out.append(m) }
+        if !bVec { out.append(n) }
+        let fold = bb.reduce(1, *) == 1 && ab == batch
+        return MatMulKernel(m: m, n: n, k: k, batch: batch, aBatchStrides: batchStrides(ab, matrix: m * k),
+                            bBatchStrides: batchStrides(bb, matrix: k * n), foldBatch: fold, outputTypes: [TensorType(.float32, static: out)])
+    }
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let a = inputs[0]!.pointer(Float.self), b = inputs[1]!.pointer(Float.self), y = outputs[0].pointer(Float.self)
+        let count = batch.reduce(1, *)
+        if foldBatch {
+            pse_sgemm(0, 0, Int32(count * m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, y, Int32(n))
+            return
+        }
+        for i in 0..<count {
+            var rem = i, ao = 0, bo = 0
+            var d = batch.count - 1
+            while d >= 0 { let j = rem % batch[d]; rem /= batch[d]; ao += j * aBatchStrides[d]; bo += j * bBatchStrides[d]; d -= 1 }
+            pse_sgemm(0, 0, Int32(m), Int32(n), Int32(k), 1, a + ao, Int32(k), b + bo, Int32(n), 0, y + i * m * n, Int32(n))
+        }
+    }
 }

@@ -1,1 +1,0 @@
-int psedge_onnx_proto_placeholder;

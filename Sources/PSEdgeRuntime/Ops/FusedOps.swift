@@ -1,0 +1,5 @@
+import PSEdgeIR
+
+extension OpRegistry {
+    static let fusedOps: [String: KernelFactory] = [:]
+}

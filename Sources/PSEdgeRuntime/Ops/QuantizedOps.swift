@@ -1,0 +1,5 @@
+import PSEdgeIR
+
+extension OpRegistry {
+    static let quantizedOps: [String: KernelFactory] = [:]
+}

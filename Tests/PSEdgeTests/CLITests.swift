@@ -1,0 +1,130 @@
+import Foundation
+import PSEdgeFormat
+import PSEdgeIR
+import XCTest
+
+/// The psedge command line as a user runs it: exit codes, messages, files written.
+final class CLITests: XCTestCase {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    var binary: URL {
+        Bundle.main.bundleURL.appendingPathComponent("psedge")
+    }
+
+    lazy var tmp: URL = {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("psedge-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }()
+
+    override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
+
+    func psedge(_ args: String...) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            XCTFail("psedge binary not found at \(binary.path) (swift build first)")
+            throw XCTSkip("no binary")
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        // A crash shows up as an uncaught signal: never acceptable.
+        XCTAssertEqual(p.terminationReason, .exit, "psedge \(args.joined(separator: " ")) crashed: \(String(decoding: e, as: UTF8.self))")
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func err(_ name: String) -> String { Fixtures.path("errors/\(name)") }
+
+    /// Asserts a clean failure: exit 1, one error line on stderr containing every fragment.
+    func assertFails(_ r: Result, mentioning fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, "expected exit 1; stderr: \(r.stderr)", file: file, line: line)
+        for f in fragments {
+            XCTAssertTrue(r.stderr.contains(f), "stderr should mention '\(f)': \(r.stderr)", file: file, line: line)
+        }
+    }
+
+    func testConvertInspectRunRoundTrip() throws {
+        let psm = tmp.appendingPathComponent("tiny.psm").path
+        let c = try psedge("convert", err("tiny_add.onnx"), "-o", psm, "--report")
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertTrue(c.stdout.contains("converted"), c.stdout)
+        let i = try psedge("inspect", psm, "--json")
+        XCTAssertEqual(i.status, 0, i.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(json?["format"] as? String, "psm")
+        XCTAssertEqual((json?["ops"] as? [String: Int])?["Add"], 1)
+        let outDir = tmp.appendingPathComponent("out").path
+        let r = try psedge("run", psm, "--input", "X=\(err("tiny_add_x.npy"))", "--output-dir", outDir, "--threads", "2")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let y = try NPY.read(path: outDir + "/Y.npy")
+        let expected = try NPY.read(path: err("tiny_add_y.npy"))
+        XCTAssertEqual(y.floats, expected.floats)
+        // No temporary files are left beside the outputs.
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path)
+        XCTAssertEqual(Set(left), ["tiny.psm", "out"])
+    }
+
+    func testInspectSafetensorsListsTensors() throws {
+        let r = try psedge("inspect", Fixtures.path("models/unet_sd21_mini/weights.safetensors"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("conv_in.weight"), String(r.stdout.prefix(500)))
+    }
+
+    func testMissingFile() throws {
+        assertFails(try psedge("convert", tmp.appendingPathComponent("nope.onnx").path, "-o", tmp.appendingPathComponent("x.psm").path),
+                    mentioning: ["nope.onnx"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("x.psm").path))
+    }
+
+    func testTruncatedONNX() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("models/unet_sd21_mini/model.onnx")))
+        let cut = tmp.appendingPathComponent("cut.onnx")
+        try data.prefix(data.count / 2).write(to: cut)
+        assertFails(try psedge("convert", cut.path, "-o", tmp.appendingPathComponent("cut.psm").path), mentioning: ["cut.onnx"])
+    }
+
+    func testTruncatedAndCorruptPSM() throws {
+        let psm = tmp.appendingPathComponent("good.psm").path
+        XCTAssertEqual(try psedge("convert", err("tiny_add.onnx"), "-o", psm).status, 0)
+        let data = try Data(contentsOf: URL(fileURLWithPath: psm))
+        for cut in [4, 20, 60, data.count / 2, data.count - 1] {
+            let bad = tmp.appendingPathComponent("trunc\(cut).psm")
+            try data.prefix(cut).write(to: bad)
+            assertFails(try psedge("inspect", bad.path), mentioning: ["trunc\(cut).psm"])
+        }
+        var wrongMagic = data
+        wrongMagic[0] = UInt8(ascii: "X")
+        let wm = tmp.appendingPathComponent("magic.psm")
+        try wrongMagic.write(to: wm)
+        assertFails(try psedge("inspect", wm.path), mentioning: ["magic.psm", "magic"])
+    }
+
+    func testUnknownOperatorNamesOpAndNode() throws {
+        assertFails(try psedge("convert", err("unknown_op.onnx"), "-o", tmp.appendingPathComponent("u.psm").path),
+                    mentioning: ["FrobnicateTensor", "frob1"])
+    }
+
+    func testGraphCycle() throws {
+        assertFails(try psedge("convert", err("cycle.onnx"), "-o", tmp.appendingPathComponent("c.psm").path), mentioning: ["cycle"])
+    }
+
+    func testWrongInputShapeAndBadArguments() throws {
+        let psm = tmp.appendingPathComponent("t.psm").path
+        XCTAssertEqual(try psedge("convert", err("tiny_add.onnx"), "-o", psm).status, 0)
+        let out = tmp.appendingPathComponent("o").path
+        assertFails(try psedge("run", psm, "--input", "X=\(err("wrong_shape_x.npy"))", "--output-dir", out), mentioning: ["'X'", "[3,2]", "[2,3]"])
+        assertFails(try psedge("run", psm, "--input", "Nope=\(err("tiny_add_x.npy"))", "--output-dir", out), mentioning: ["Nope"])
+        assertFails(try psedge("run", psm, "--output-dir", out), mentioning: ["missing input 'X'"])
+        assertFails(try psedge("run", psm, "--input", "X", "--output-dir", out), mentioning: ["--input"])
+        assertFails(try psedge("run", psm, "--input", "X=\(err("tiny_add.onnx"))", "--output-dir", out), mentioning: ["tiny_add.onnx"])
+    }
+}
