@@ -294,7 +294,11 @@ enum PoolOps {
                     if isMax {
                         y[p] = size > 0 ? pse_ops_max(xp, size) : -.infinity
                     } else {
-                        y[p] = size > 0 ? pse_ops_sum(xp, size) / Float(size) : .nan
+                        // One running sum, in order (as the reference does): models whose channels are equal up to
+                        // rounding (onnx light SqueezeNet) then still average to bitwise-equal values.
+                        var s: Float = 0
+                        for i in 0..<size { s += xp[i] }
+                        y[p] = size > 0 ? s / Float(size) : .nan
                     }
                 }
             }
