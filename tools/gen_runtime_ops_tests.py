@@ -287,6 +287,7 @@ case("pad_axes_opset18", "Pad", 18, [X(x), C(np.array([1, 2, 0, 1], np.int64), "
 case("pad_int32_reflect", "Pad", 18, [X(rng.integers(0, 99, (3, 4)).astype(np.int32)), pads(1, 2, 2, 1)], {"mode": "reflect"})
 case("pad_int64_constant", "Pad", 18, [X(rng.integers(0, 99, (3, 4)).astype(np.int64)), pads(1, 2, 2, 1), C(np.array(7, np.int64), "v")])
 case("pad_edge_wide_rows", "Pad", 18, [X(rnd(2, 40)), pads(1, 3, 2, 5)], {"mode": "edge"})
+case("pad_constant_wide_rows", "Pad", 18, [X(rnd(2, 30)), pads(1, 3, 0, 2), C(np.array(9, np.float32), "v")])
 case("tile", "Tile", 13, [X(rnd(2, 3, 4)), C(np.array([2, 1, 3], np.int64), "r")])
 case("tile_precomputed", "Tile", 13, [X(np.array([[0, 1], [2, 3]], np.float32)), C(np.array([2, 2], np.int64), "r")])
 case("tile_int64_wide", "Tile", 13, [X(rng.integers(0, 9, (2, 20)).astype(np.int64)), C(np.array([3, 2], np.int64), "r")])
@@ -314,6 +315,7 @@ case("resize_nearest_not_smaller", R, 19, [X(x), None, None, sz(7, 5)],
 case("resize_nearest_int64", R, 19, [X(rng.integers(0, 9, (1, 1, 2, 3)).astype(np.int64)), None, sc(1, 1, 2, 2)], ref="ref")
 case("resize_nearest_opset11_empty_scales", R, 11, [X(x), C(np.array([], np.float32), "roi"), C(np.array([], np.float32), "scales"), sz(1, 2, 6, 2)], ref="ref")
 case("resize_nearest_opset10", R, 10, [X(x), sc(1, 1, 2, 2.5)], ref="ort")
+case("resize_nearest_opset10_down", R, 10, [X(rnd(1, 1, 5, 7)), sc(1, 1, 0.6, 0.5)], ref="ort")
 case("resize_linear_scales_up", R, 19, [X(x), None, sc(1, 1, 2, 2)], {"mode": "linear"}, ref="ref")
 case("resize_linear_down_align_corners", R, 19, [X(x), None, sc(1, 1, 0.6, 0.6)],
      {"mode": "linear", "coordinate_transformation_mode": "align_corners"}, ref="ref")
