@@ -1,12 +1,20 @@
 import PSEdgeIR
 import PSEdgeKernels
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension OpRegistry {
     static let poolingOps: [String: KernelFactory] = [
         "MaxPool": PoolOps.maxPool,
         "AveragePool": PoolOps.averagePool,
         "GlobalAveragePool": { try PoolOps.globalPool($0, max: false) },
         "GlobalMaxPool": { try PoolOps.globalPool($0, max: true) },
+        "LpPool": PoolOps.lpPool,
+        "GlobalLpPool": PoolOps.globalLpPool,
     ]
 }
 
@@ -300,6 +308,77 @@ enum PoolOps {
                         for i in 0..<size { s += xp[i] }
                         y[p] = size > 0 ? s / Float(size) : .nan
                     }
+                }
+            }
+        }
+    }
+
+    // MARK: LpPool / GlobalLpPool: (sum |x|^p)^(1/p) over the window (padding contributes nothing)
+
+    static func lpPool(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let shape = try ctx.shape(0)
+        let g = try geometry(ctx, shape)
+        let p = Float(try ctx.attrs.int("p", default: 2))
+        guard p >= 1 else { throw OpsKit.unsupported(ctx, "p", "\(p)", supported: "p >= 1") }
+        let outShape = Array(shape[..<2]) + Array(g.outS.suffix(shape.count - 2))
+        let planes = shape[0] * shape[1]
+        let inPlane = g.inPlane, outPlane = g.outPlane
+        return OpsKit.Fn([TensorType(.float32, static: outShape)]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            let H = g.inS[1], W = g.inS[2]
+            let dd = g.dilation[0], dh = g.dilation[1], dw = g.dilation[2]
+            pool.parallelChunks(planes, minChunk: max(1, 4096 / max(outPlane, 1))) { range in
+                for pl in range {
+                    let xp = x + pl * inPlane, yp = y + pl * outPlane
+                    var o = 0
+                    for od in 0..<g.outS[0] {
+                        for oh in 0..<g.outS[1] {
+                            for ow in 0..<g.outS[2] {
+                                var acc: Float = 0
+                                for jd in g.lo[0][od]..<g.hi[0][od] {
+                                    let rd = (g.start[0][od] + jd * dd) * H
+                                    for jh in g.lo[1][oh]..<g.hi[1][oh] {
+                                        let row = xp + (rd + g.start[1][oh] + jh * dh) * W + g.start[2][ow]
+                                        for jw in g.lo[2][ow]..<g.hi[2][ow] {
+                                            let v = abs(row[jw * dw])
+                                            acc += p == 2 ? v * v : (p == 1 ? v : powf(v, p))
+                                        }
+                                    }
+                                }
+                                yp[o] = p == 2 ? acc.squareRoot() : (p == 1 ? acc : powf(acc, 1 / p))
+                                o += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func globalLpPool(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let shape = try ctx.shape(0)
+        guard shape.count >= 2 else {
+            throw PSEdgeError.shape("\(ctx.label): input must have rank >= 2 (N, C, ...), has \(Shapes.describe(shape))")
+        }
+        let p = Float(try ctx.attrs.int("p", default: 2))
+        guard p >= 1 else { throw OpsKit.unsupported(ctx, "p", "\(p)", supported: "p >= 1") }
+        let outShape = Array(shape[..<2]) + [Int](repeating: 1, count: shape.count - 2)
+        let planes = shape[0] * shape[1], size = OpsKit.product(shape[2...])
+        return OpsKit.Fn([TensorType(.float32, static: outShape)]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            pool.parallelChunks(planes, minChunk: max(1, 16384 / max(size, 1))) { range in
+                for pl in range {
+                    let xp = x + pl * size
+                    var acc: Float = 0
+                    for i in 0..<size {
+                        let v = abs(xp[i])
+                        acc += p == 2 ? v * v : (p == 1 ? v : powf(v, p))
+                    }
+                    y[pl] = p == 2 ? acc.squareRoot() : (p == 1 ? acc : powf(acc, 1 / p))
                 }
             }
         }

@@ -17,6 +17,7 @@ extension OpRegistry {
         "ReduceL2": { try ReduceOps.reduce($0, .l2) },
         "ReduceSumSquare": { try ReduceOps.reduce($0, .sumSquare) },
         "ReduceLogSum": { try ReduceOps.reduce($0, .logSum) },
+        "ReduceLogSumExp": { try ReduceOps.reduce($0, .logSumExp) },
         "ArgMax": { try ReduceOps.argReduce($0, max: true) },
         "ArgMin": { try ReduceOps.argReduce($0, max: false) },
     ]
@@ -38,7 +39,7 @@ extension ReduceAccumulator {
 
 enum ReduceOps {
     enum Kind: String {
-        case sum, mean, max, min, prod, l1, l2, sumSquare, logSum
+        case sum, mean, max, min, prod, l1, l2, sumSquare, logSum, logSumExp
 
         /// Kinds defined for integer and bool inputs here (the rest are float-only).
         var integerOK: Bool { [.sum, .mean, .max, .min, .prod].contains(self) }
@@ -299,6 +300,7 @@ enum ReduceOps {
             }
         }
         let L = layout(shape: shape, reduce: reduceSet)
+        if kind == .logSumExp { return logSumExp(shape, reduceSet, L, TensorType(dtype, static: outShape)) }
         return OpsKit.Fn([TensorType(dtype, static: outShape)]) { ins, outs, pool in
             let x = ins[0]!, y = outs[0]
             switch dtype {
@@ -314,6 +316,7 @@ enum ReduceOps {
                 case .l2: run(FL2.self, xp, yp, L, pool)
                 case .sumSquare: run(FSumSquare.self, xp, yp, L, pool)
                 case .logSum: run(FLogSum.self, xp, yp, L, pool)
+                case .logSumExp: break
                 }
             case .int64: runInt(Int64.self, kind, x, y, L, pool)
             case .int32: runInt(Int32.self, kind, x, y, L, pool)
@@ -324,6 +327,40 @@ enum ReduceOps {
                 if kind == .max { run(BMax.self, xp, yp, L, pool) } else { run(BMin.self, xp, yp, L, pool) }
             default: break
             }
+        }
+    }
+
+    /// max + log(sum(exp(x - max))): the max by the generic engine, then one in-order pass over the input
+    /// that adds each element's exp into its output slot.
+    static func logSumExp(_ shape: [Int], _ reduce: Set<Int>, _ L: Layout, _ outType: TensorType) -> Kernel {
+        let rank = shape.count
+        var outStride = [Int](repeating: 0, count: rank)
+        var acc = 1
+        for d in stride(from: rank - 1, through: 0, by: -1) where !reduce.contains(d) {
+            outStride[d] = acc
+            acc *= shape[d]
+        }
+        let total = OpsKit.product(shape)
+        let sums = OpsKit.Scratch(floats: L.outCount)
+        return OpsKit.Fn([outType]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            run(FMax.self, x, y, L, pool)
+            let s = sums.floats
+            for k in 0..<L.outCount { s[k] = 0 }
+            var idx = [Int](repeating: 0, count: rank)
+            for i in 0..<total {
+                var k = 0
+                for d in 0..<rank { k += idx[d] * outStride[d] }
+                if y[k] > -.infinity { s[k] += expf(x[i] - y[k]) }
+                var d = rank - 1
+                while d >= 0 {
+                    idx[d] += 1
+                    if idx[d] < shape[d] { break }
+                    idx[d] = 0
+                    d -= 1
+                }
+            }
+            for k in 0..<L.outCount where y[k] > -.infinity { y[k] += logf(s[k]) }
         }
     }
 
