@@ -1,5 +1,7 @@
 import XCTest
 import PSEdgeIR
+import PSEdgeKernels
+import Foundation
 @testable import PSEdgeRuntime
 
 /// One input of a single-node test graph: a graph input fed at run time, a constant (initializer),
@@ -106,7 +108,116 @@ final class RuntimeOpsTests: XCTestCase {
                    contains: ["bad_node", "training_mode"])
     }
 
+    func testUnsupportedResizeModeNamesNodeAndAttribute() {
+        let x = T.f([1, 2, 3, 4], [1, 1, 2, 2])
+        let scales = T.f([1, 1, 2, 2], [4])
+        checkError("Resize", opset: 19, attrs: ["mode": .string("bicubic")],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "mode", "bicubic"])
+        checkError("Resize", opset: 19, attrs: ["antialias": .int(1)],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "antialias"])
+        checkError("Resize", opset: 19, attrs: ["coordinate_transformation_mode": .string("tf_half_pixel")],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "coordinate_transformation_mode"])
+        checkError("Resize", opset: 19, attrs: ["nearest_mode": .string("round")],
+                   inputs: [.input("x", x), .omitted, .constant("s", scales)], contains: ["bad_node", "nearest_mode"])
+    }
+
+    func testResizeScalesComputedAtRunTimeAreRejected() {
+        checkError("Resize", opset: 19, inputs: [.input("x", T.f([1, 2, 3, 4], [1, 1, 2, 2])), .omitted, .input("s", T.f([1, 1, 2, 2], [4]))],
+                   contains: ["bad_node", "scales", "constant"])
+    }
+
+    func testUnsupportedAttributesOfOtherOpsNameNode() {
+        let x = T.f([1, 2, 3, 4, 5, 6], [1, 1, 2, 3])
+        checkError("Pad", opset: 18, attrs: ["mode": .string("symmetric")],
+                   inputs: [.input("x", x), .constant("p", T.i64([0, 0, 1, 1, 0, 0, 1, 1], [8]))], contains: ["bad_node", "mode", "symmetric"])
+        checkError("MaxPool", opset: 12, attrs: ["kernel_shape": .ints([1, 1]), "auto_pad": .string("SAME")],
+                   inputs: [.input("x", x)], contains: ["bad_node", "auto_pad"])
+        checkError("MaxPool", opset: 12, attrs: ["kernel_shape": .ints([1, 1, 1, 1])],
+                   inputs: [.input("x", T.f([1], [1, 1, 1, 1, 1, 1]))], contains: ["bad_node", "4-d"])
+        checkError("RoiAlign", opset: 16, attrs: ["mode": .string("sum")],
+                   inputs: [.input("x", T.f([1, 2, 3, 4], [1, 1, 2, 2])), .input("r", T.f([0, 0, 1, 1], [1, 4])), .input("b", T.i64([0], [1]))],
+                   contains: ["bad_node", "mode"])
+        checkError("Dropout", opset: 13, inputs: [.input("x", x), .omitted, .constant("t", T.b([true], []))], contains: ["bad_node", "training_mode"])
+        let p = T.f([1], [1])
+        checkError("BatchNormalization", opset: 9, inputs: [.input("x", x), .constant("s", p), .constant("b", p), .constant("m", p), .constant("v", p)],
+                   outputs: ["y", "running_mean"], contains: ["bad_node", "running_mean"])
+        checkError("GroupNormalization", opset: 21, attrs: ["num_groups": .int(1)],
+                   inputs: [.input("x", T.f([1, 2, 3, 4], [1, 2, 2])), .constant("s", p), .constant("b", p)], contains: ["bad_node", "channels"])
+        checkError("ReduceSum", opset: 11, inputs: [.input("x", x), .constant("a", T.i64([1], [1]))], contains: ["bad_node", "attribute"])
+        checkError("Einsum", opset: 12, attrs: ["equation": .string("ij,jk->ik")], inputs: [.input("x", x)], contains: ["bad_node", "operands"])
+    }
+
     func testSoftmaxRejectsIntegerInput() {
         checkError("Softmax", opset: 13, inputs: [.input("x", T.i64([1, 2], [2]))], contains: ["bad_node", "i64"])
+    }
+}
+
+// MARK: threading and numerics
+
+extension RuntimeOpsTests {
+    /// Deterministic pseudo-random floats in [-2, 2).
+    static func noise(_ shape: [Int], seed: UInt32 = 7) -> Tensor {
+        var s = seed
+        let n = shape.reduce(1, *)
+        var v = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            s = s &* 1664525 &+ 1013904223
+            v[i] = Float(s >> 8) / Float(1 << 24) * 4 - 2
+        }
+        return Tensor(v, shape: shape)
+    }
+
+    /// Large inputs split into many chunks: every output must not depend on how work is partitioned.
+    func testThreadedRunsMatchSerialRuns() throws {
+        let x4 = Self.noise([2, 8, 37, 41])
+        let cases: [(String, Int, [String: Attribute], [OpInput])] = [
+            ("Softmax", 13, ["axis": .int(1)], [.input("x", x4)]),
+            ("Softmax", 13, [:], [.input("x", x4)]),
+            ("LogSoftmax", 11, ["axis": .int(2)], [.input("x", x4)]),
+            ("LayerNormalization", 17, ["axis": .int(2)], [.input("x", x4), .constant("s", Self.noise([37, 41], seed: 3))]),
+            ("GroupNormalization", 21, ["num_groups": .int(4)], [.input("x", x4), .constant("s", Self.noise([8], seed: 4)), .constant("b", Self.noise([8], seed: 5))]),
+            ("InstanceNormalization", 17, [:], [.input("x", x4), .constant("s", Self.noise([8], seed: 4)), .constant("b", Self.noise([8], seed: 5))]),
+            ("LRN", 13, ["size": .int(3)], [.input("x", x4)]),
+            ("MaxPool", 12, ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])], [.input("x", x4)]),
+            ("AveragePool", 19, ["kernel_shape": .ints([3, 2]), "dilations": .ints([2, 1]), "ceil_mode": .int(1)], [.input("x", x4)]),
+            ("Resize", 19, ["mode": .string("linear")], [.input("x", x4), .omitted, .constant("s", Tensor([1, 1, 1.7, 2.3], shape: [4]))]),
+            ("Resize", 19, ["mode": .string("cubic")], [.input("x", x4), .omitted, .constant("s", Tensor([1, 1, 0.6, 1.5], shape: [4]))]),
+            ("Resize", 19, [:], [.input("x", x4), .omitted, .constant("s", Tensor([1, 2, 1.5, 2], shape: [4]))]),
+            ("Pad", 18, ["mode": .string("reflect")], [.input("x", x4), .constant("p", Tensor(int64: [0, 1, 3, 2, 1, 0, 4, 5], shape: [8]))]),
+            ("Pad", 18, [:], [.input("x", x4), .constant("p", Tensor(int64: [1, 0, -3, 2, 0, 2, 4, -5], shape: [8]))]),
+            ("Tile", 13, [:], [.input("x", x4), .constant("r", Tensor(int64: [1, 2, 1, 3], shape: [4]))]),
+            ("ReduceSum", 13, [:], [.input("x", x4), .constant("a", Tensor(int64: [0, 2], shape: [2]))]),
+            ("ReduceMax", 18, ["keepdims": .int(0)], [.input("x", x4), .constant("a", Tensor(int64: [1], shape: [1]))]),
+            ("ReduceMean", 18, [:], [.input("x", x4), .constant("a", Tensor(int64: [-1], shape: [1]))]),
+            ("ArgMax", 13, ["axis": .int(2)], [.input("x", x4)]),
+            ("Einsum", 12, ["equation": .string("nchw->nwhc")], [.input("x", x4)]),
+            ("Einsum", 12, ["equation": .string("nchw,nchw->nc")], [.input("x", x4), .input("b", Self.noise([2, 8, 37, 41], seed: 9))]),
+        ]
+        for (op, opset, attrs, inputs) in cases {
+            let a = try runOp(op, opset: opset, attrs: attrs, inputs: inputs, threads: 1)["y"]!
+            let b = try runOp(op, opset: opset, attrs: attrs, inputs: inputs, threads: 4)["y"]!
+            XCTAssertEqual(a.shape, b.shape, op)
+            XCTAssertEqual(a.byteCount, b.byteCount, op)
+            XCTAssertTrue(memcmp(a.raw, b.raw, a.byteCount) == 0, "\(op) \(attrs): threaded result differs")
+        }
+    }
+
+    func testFastExpAccuracy() {
+        var worst: Double = 0
+        var xs: [Float] = []
+        var v: Float = -87
+        while v < 88 { xs.append(v); v += 0.0137 }
+        var ys = [Float](repeating: 0, count: xs.count)
+        pse_ops_exp(xs, &ys, xs.count)
+        for (x, y) in zip(xs, ys) {
+            let want = Foundation.exp(Double(x))
+            worst = max(worst, abs(Double(y) - want) / want)
+        }
+        XCTAssertLessThan(worst, 1e-6, "worst relative error of pse_ops_exp")
+        // Softmax of a row with -inf entries and huge values stays finite and sums to one.
+        let row: [Float] = [-.infinity, 1e30, 1e30, -1e30, 0]
+        var out = [Float](repeating: 0, count: row.count)
+        pse_ops_softmax_row(row, &out, row.count, 0)
+        XCTAssertEqual(out, [0, 0.5, 0.5, 0, 0])
     }
 }

@@ -60,3 +60,5 @@ void pse_vsigmoid(const float *x, float *y, size_t n);
 
 #include "psedge_kernels_int8.h"
 #endif
+
+#include "psedge_kernels_ops.h"

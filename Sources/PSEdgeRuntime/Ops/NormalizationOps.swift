@@ -16,6 +16,9 @@ extension OpRegistry {
         "GroupNormalization": NormOps.groupNorm,
         "BatchNormalization": NormOps.batchNorm,
         "LRN": NormOps.lrn,
+        "Hardmax": NormOps.hardmax,
+        "LpNormalization": NormOps.lpNorm,
+        "MeanVarianceNormalization": NormOps.meanVarianceNorm,
     ]
 }
 
@@ -71,19 +74,7 @@ enum NormOps {
 
     @inline(__always)
     static func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, x[i]) }
-        for i in 0..<n { y[i] = x[i] - m }
-        pse_vexp(y, y, n)
-        var s: Float = 0
-        for i in 0..<n { s += y[i] }
-        if log {
-            let ls = m + logf(s)
-            for i in 0..<n { y[i] = x[i] - ls }
-        } else {
-            let inv = 1 / s
-            for i in 0..<n { y[i] *= inv }
-        }
+        pse_ops_softmax_row(x, y, n, log ? 1 : 0)
     }
 
     @inline(__always)
@@ -99,7 +90,7 @@ enum NormOps {
         for k in 0..<n {
             let xr = x + k * inner + c0, yr = y + k * inner + c0
             for i in 0..<w { yr[i] = xr[i] - mx[i] }
-            pse_vexp(yr, yr, w)
+            pse_ops_exp(yr, yr, w)
             for i in 0..<w { sum[i] += yr[i] }
         }
         if log {
@@ -352,6 +343,127 @@ enum NormOps {
                     }
                 } else {
                     for i in 0..<inner { yp[i] = xp[i] / powf(bias + k * yp[i], beta) }
+                }
+            }
+        }
+    }
+
+    // MARK: Hardmax, LpNormalization, MeanVarianceNormalization
+
+    /// [outer, n, inner] view of a softmax-family op's input (flattened at `axis` before opset 13).
+    static func softmaxLayout(_ ctx: KernelContext, _ shape: [Int]) throws -> (outer: Int, n: Int, inner: Int) {
+        let dims = shape.isEmpty ? [1] : shape
+        if ctx.opset < 13 {
+            let axis = try ctx.attrs.int("axis", default: 1)
+            let a = axis < 0 ? axis + dims.count : axis
+            guard a >= 0, a <= dims.count else { throw OpsKit.invalid(ctx, "axis \(axis) is out of range for rank \(shape.count)") }
+            return (OpsKit.product(dims[..<a]), OpsKit.product(dims[a...]), 1)
+        }
+        let a = try Shapes.axis(ctx.attrs.int("axis", default: -1), rank: dims.count, ctx.label)
+        return (OpsKit.product(dims[..<a]), dims[a], OpsKit.product(dims[(a + 1)...]))
+    }
+
+    static func hardmax(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let shape = try ctx.shape(0)
+        let (outer, n, inner) = try softmaxLayout(ctx, shape)
+        return OpsKit.Fn([TensorType(.float32, static: shape)]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            if outer * n * inner == 0 { return }
+            pool.parallelChunks(outer * inner, minChunk: max(1, 4096 / n)) { range in
+                for item in range {
+                    let o = item / inner, i = item % inner
+                    let xp = x + o * n * inner + i, yp = y + o * n * inner + i
+                    var best = xp[0], bi = 0
+                    for k in 0..<n {
+                        yp[k * inner] = 0
+                        if xp[k * inner] > best { best = xp[k * inner]; bi = k }
+                    }
+                    yp[bi * inner] = 1
+                }
+            }
+        }
+    }
+
+    static func lpNorm(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let shape = try ctx.shape(0)
+        let dims = shape.isEmpty ? [1] : shape
+        let a = try Shapes.axis(ctx.attrs.int("axis", default: -1), rank: dims.count, ctx.label)
+        let p = try ctx.attrs.int("p", default: 2)
+        guard p == 1 || p == 2 else { throw OpsKit.unsupported(ctx, "p", "\(p)", supported: "1, 2") }
+        let outer = OpsKit.product(dims[..<a]), n = dims[a], inner = OpsKit.product(dims[(a + 1)...])
+        return OpsKit.Fn([TensorType(.float32, static: shape)]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            if outer * n * inner == 0 { return }
+            pool.parallelChunks(outer * inner, minChunk: max(1, 4096 / n)) { range in
+                for item in range {
+                    let o = item / inner, i = item % inner
+                    let xp = x + o * n * inner + i, yp = y + o * n * inner + i
+                    var s: Float = 0
+                    if p == 1 {
+                        for k in 0..<n { s += abs(xp[k * inner]) }
+                    } else {
+                        for k in 0..<n { s += xp[k * inner] * xp[k * inner] }
+                        s = s.squareRoot()
+                    }
+                    let inv: Float = s == 0 ? 0 : 1 / s
+                    for k in 0..<n { yp[k * inner] = xp[k * inner] * inv }
+                }
+            }
+        }
+    }
+
+    /// (X - E[X]) / (sqrt(E[X^2] - E[X]^2) + 1e-9) over `axes` (default [0, 2, 3]).
+    static func meanVarianceNorm(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let shape = try ctx.shape(0)
+        let rank = shape.count
+        let axes = Set(try OpsKit.axes(ctx.attrs.ints("axes") ?? [0, 2, 3], rank: rank, ctx))
+        let L = ReduceOps.layout(shape: shape, reduce: axes)
+        let stats = L.outCount
+        // Element stride of each input axis in the (keepdims) statistics tensor.
+        var statStride = [Int](repeating: 0, count: rank)
+        var acc = 1
+        for d in stride(from: rank - 1, through: 0, by: -1) where !axes.contains(d) {
+            statStride[d] = acc
+            acc *= shape[d]
+        }
+        let scratch = OpsKit.Scratch(floats: 2 * stats)
+        let total = OpsKit.product(shape)
+        let width = rank == 0 ? 1 : shape[rank - 1]
+        return OpsKit.Fn([TensorType(.float32, static: shape)]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            if total == 0 { return }
+            let mean = scratch.floats, sd = scratch.floats + stats
+            ReduceOps.run(ReduceOps.FMean.self, x, mean, L, pool)
+            ReduceOps.run(ReduceOps.FSumSquare.self, x, sd, L, pool)
+            let n = Float(L.redCount)
+            for k in 0..<stats { sd[k] = 1 / (max(sd[k] / n - mean[k] * mean[k], 0).squareRoot() + 1e-9) }
+            let rows = total / width
+            let lastStride = rank == 0 ? 0 : statStride[rank - 1]
+            pool.parallelChunks(rows, minChunk: max(1, 8192 / width)) { range in
+                var idx = [Int](repeating: 0, count: max(rank - 1, 0))
+                var rem = range.lowerBound
+                for d in stride(from: rank - 2, through: 0, by: -1) { idx[d] = rem % shape[d]; rem /= shape[d] }
+                for r in range {
+                    var base = 0
+                    for d in 0..<idx.count { base += idx[d] * statStride[d] }
+                    let xr = x + r * width, yr = y + r * width
+                    for j in 0..<width {
+                        let k = base + j * lastStride
+                        yr[j] = (xr[j] - mean[k]) * sd[k]
+                    }
+                    var d = idx.count - 1
+                    while d >= 0 {
+                        idx[d] += 1
+                        if idx[d] < shape[d] { break }
+                        idx[d] = 0
+                        d -= 1
+                    }
                 }
             }
         }

@@ -1,4 +1,5 @@
 import PSEdgeIR
+import PSEdgeKernels
 
 /// Shared helpers for the normalization, pooling, resize, reduction and misc operator files.
 /// Everything lives in this namespace so it cannot collide with helpers of other op files.
@@ -137,18 +138,12 @@ enum OpsKit {
         return Int(v)
     }
 
-    /// Mean and (biased) variance of n floats, accumulated in Double.
+    /// Mean and (biased) variance of n floats (two passes, vectorized partial sums).
     @inline(__always)
     static func meanVar(_ x: UnsafePointer<Float>, _ n: Int) -> (mean: Float, variance: Float) {
-        if n == 0 { return (0, 0) }
-        var s = 0.0, s2 = 0.0
-        for i in 0..<n {
-            let v = Double(x[i])
-            s += v
-            s2 += v * v
-        }
-        let mean = s / Double(n)
-        return (Float(mean), Float(max(0, s2 / Double(n) - mean * mean)))
+        var m: Float = 0, v: Float = 0
+        pse_ops_mean_var(x, n, &m, &v)
+        return (m, v)
     }
 
     /// A value copied out of a tensor for use as one element (e.g. Pad's constant_value).

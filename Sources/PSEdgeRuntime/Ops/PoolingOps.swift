@@ -1,4 +1,11 @@
 import PSEdgeIR
+import PSEdgeKernels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension OpRegistry {
     static let poolingOps: [String: KernelFactory] = [
@@ -6,6 +13,8 @@ extension OpRegistry {
         "AveragePool": PoolOps.averagePool,
         "GlobalAveragePool": { try PoolOps.globalPool($0, max: false) },
         "GlobalMaxPool": { try PoolOps.globalPool($0, max: true) },
+        "LpPool": PoolOps.lpPool,
+        "GlobalLpPool": PoolOps.globalLpPool,
     ]
 }
 
@@ -31,7 +40,7 @@ enum PoolOps {
         var outPlane: Int { outS[0] * outS[1] * outS[2] }
     }
 
-    static func geometry(_ ctx: KernelContext, _ shape: [Int], allowDilations: Bool = true) throws -> Geometry {
+    static func geometry(_ ctx: KernelContext, _ shape: [Int]) throws -> Geometry {
         let a = ctx.attrs
         guard let kernel = try a.ints("kernel_shape") else {
             throw PSEdgeError.malformed("\(ctx.label): attribute 'kernel_shape' is required")
@@ -54,9 +63,6 @@ enum PoolOps {
         guard kernel.allSatisfy({ $0 > 0 }), strides.allSatisfy({ $0 > 0 }), dilations.allSatisfy({ $0 > 0 }),
               pads.allSatisfy({ $0 >= 0 }) else {
             throw OpsKit.invalid(ctx, "kernel_shape \(kernel), strides \(strides) and dilations \(dilations) must be positive and pads \(pads) non-negative")
-        }
-        if !allowDilations && dilations.contains(where: { $0 != 1 }) {
-            throw OpsKit.unsupported(ctx, "dilations", "\(dilations)", supported: "all 1 before opset 19")
         }
         let spatial = Array(shape[2...])
         var outs = [Int](repeating: 0, count: nd)
@@ -121,7 +127,7 @@ enum PoolOps {
         try ctx.requireDType(0, in: [.float32, .uint8, .int8, .int32, .int64])
         let dtype = try ctx.dtype(0)
         let shape = try ctx.shape(0)
-        let g = try geometry(ctx, shape, allowDilations: true)
+        let g = try geometry(ctx, shape)
         let storageOrder = try ctx.attrs.int("storage_order", default: 0)
         guard storageOrder == 0 || storageOrder == 1 else {
             throw OpsKit.unsupported(ctx, "storage_order", "\(storageOrder)", supported: "0, 1")
@@ -167,20 +173,20 @@ enum PoolOps {
                         let sh = st1[oh], b0 = lo1[oh], b1 = hi1[oh]
                         for ow in 0..<OW {
                             let sw = st2[ow], c0 = lo2[ow], c1 = hi2[ow]
-                            var best = E.lowest
-                            var bestPos = -1
-                            for jd in a0..<a1 {
-                                let rd = (sd + jd * dd) * H
-                                for jh in b0..<b1 {
-                                    let row = (rd + sh + jh * dh) * W + sw
-                                    for jw in c0..<c1 {
-                                        let v = xp[row + jw * dw]
-                                        if v > best || bestPos < 0 { best = v; bestPos = row + jw * dw }
+                            if let indices {
+                                var best = E.lowest
+                                var bestPos = -1
+                                for jd in a0..<a1 {
+                                    let rd = (sd + jd * dd) * H
+                                    for jh in b0..<b1 {
+                                        let row = (rd + sh + jh * dh) * W + sw
+                                        for jw in c0..<c1 {
+                                            let v = xp[row + jw * dw]
+                                            if v > best || bestPos < 0 { best = v; bestPos = row + jw * dw }
+                                        }
                                     }
                                 }
-                            }
-                            yp[o] = best
-                            if let indices {
+                                yp[o] = best
                                 var flat = bestPos
                                 if colMajor && bestPos >= 0 {
                                     let iw = bestPos % W, ih = (bestPos / W) % H, id = bestPos / (W * H)
@@ -192,6 +198,19 @@ enum PoolOps {
                                     }
                                 }
                                 indices[p * outPlane + o] = bestPos < 0 ? -1 : Int64(p * inPlane + flat)
+                            } else {
+                                var best = E.lowest
+                                for jd in a0..<a1 {
+                                    let rd = (sd + jd * dd) * H
+                                    for jh in b0..<b1 {
+                                        let row = xp + (rd + sh + jh * dh) * W + sw
+                                        for jw in c0..<c1 {
+                                            let v = row[jw * dw]
+                                            best = v > best ? v : best
+                                        }
+                                    }
+                                }
+                                yp[o] = best
                             }
                             o += 1
                         }
@@ -207,7 +226,7 @@ enum PoolOps {
         try ctx.requireInputs(1...1)
         try ctx.requireDType(0, in: [.float32])
         let shape = try ctx.shape(0)
-        let g = try geometry(ctx, shape, allowDilations: ctx.opset >= 19)
+        let g = try geometry(ctx, shape)
         let includePad = try ctx.attrs.int("count_include_pad", default: 0) != 0
         let outShape = Array(shape[..<2]) + Array(g.outS.suffix(shape.count - 2))
         let planes = shape[0] * shape[1]
@@ -281,14 +300,85 @@ enum PoolOps {
                 for p in range {
                     let xp = x + p * size
                     if isMax {
-                        var m = -Float.infinity
-                        for i in 0..<size { m = Swift.max(m, xp[i]) }
-                        y[p] = m
+                        y[p] = size > 0 ? pse_ops_max(xp, size) : -.infinity
                     } else {
+                        // One running sum, in order (as the reference does): models whose channels are equal up to
+                        // rounding (onnx light SqueezeNet) then still average to bitwise-equal values.
                         var s: Float = 0
                         for i in 0..<size { s += xp[i] }
                         y[p] = size > 0 ? s / Float(size) : .nan
                     }
+                }
+            }
+        }
+    }
+
+    // MARK: LpPool / GlobalLpPool: (sum |x|^p)^(1/p) over the window (padding contributes nothing)
+
+    static func lpPool(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let shape = try ctx.shape(0)
+        let g = try geometry(ctx, shape)
+        let p = Float(try ctx.attrs.int("p", default: 2))
+        guard p >= 1 else { throw OpsKit.unsupported(ctx, "p", "\(p)", supported: "p >= 1") }
+        let outShape = Array(shape[..<2]) + Array(g.outS.suffix(shape.count - 2))
+        let planes = shape[0] * shape[1]
+        let inPlane = g.inPlane, outPlane = g.outPlane
+        return OpsKit.Fn([TensorType(.float32, static: outShape)]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            let H = g.inS[1], W = g.inS[2]
+            let dd = g.dilation[0], dh = g.dilation[1], dw = g.dilation[2]
+            pool.parallelChunks(planes, minChunk: max(1, 4096 / max(outPlane, 1))) { range in
+                for pl in range {
+                    let xp = x + pl * inPlane, yp = y + pl * outPlane
+                    var o = 0
+                    for od in 0..<g.outS[0] {
+                        for oh in 0..<g.outS[1] {
+                            for ow in 0..<g.outS[2] {
+                                var acc: Float = 0
+                                for jd in g.lo[0][od]..<g.hi[0][od] {
+                                    let rd = (g.start[0][od] + jd * dd) * H
+                                    for jh in g.lo[1][oh]..<g.hi[1][oh] {
+                                        let row = xp + (rd + g.start[1][oh] + jh * dh) * W + g.start[2][ow]
+                                        for jw in g.lo[2][ow]..<g.hi[2][ow] {
+                                            let v = abs(row[jw * dw])
+                                            acc += p == 2 ? v * v : (p == 1 ? v : powf(v, p))
+                                        }
+                                    }
+                                }
+                                yp[o] = p == 2 ? acc.squareRoot() : (p == 1 ? acc : powf(acc, 1 / p))
+                                o += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func globalLpPool(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let shape = try ctx.shape(0)
+        guard shape.count >= 2 else {
+            throw PSEdgeError.shape("\(ctx.label): input must have rank >= 2 (N, C, ...), has \(Shapes.describe(shape))")
+        }
+        let p = Float(try ctx.attrs.int("p", default: 2))
+        guard p >= 1 else { throw OpsKit.unsupported(ctx, "p", "\(p)", supported: "p >= 1") }
+        let outShape = Array(shape[..<2]) + [Int](repeating: 1, count: shape.count - 2)
+        let planes = shape[0] * shape[1], size = OpsKit.product(shape[2...])
+        return OpsKit.Fn([TensorType(.float32, static: outShape)]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            pool.parallelChunks(planes, minChunk: max(1, 16384 / max(size, 1))) { range in
+                for pl in range {
+                    let xp = x + pl * size
+                    var acc: Float = 0
+                    for i in 0..<size {
+                        let v = abs(xp[i])
+                        acc += p == 2 ? v * v : (p == 1 ? v : powf(v, p))
+                    }
+                    y[pl] = p == 2 ? acc.squareRoot() : (p == 1 ? acc : powf(acc, 1 / p))
                 }
             }
         }

@@ -17,6 +17,7 @@ extension OpRegistry {
         "ReduceL2": { try ReduceOps.reduce($0, .l2) },
         "ReduceSumSquare": { try ReduceOps.reduce($0, .sumSquare) },
         "ReduceLogSum": { try ReduceOps.reduce($0, .logSum) },
+        "ReduceLogSumExp": { try ReduceOps.reduce($0, .logSumExp) },
         "ArgMax": { try ReduceOps.argReduce($0, max: true) },
         "ArgMin": { try ReduceOps.argReduce($0, max: false) },
     ]
@@ -28,6 +29,8 @@ protocol ReduceAccumulator {
     static var identity: E { get }
     static func combine(_ acc: E, _ x: E) -> E
     static func finish(_ acc: E, _ count: Int) -> E
+    /// Joins two partial accumulators (for sum-like kinds a + b, whatever combine adds per element).
+    static func merge(_ a: E, _ b: E) -> E
 }
 
 extension ReduceAccumulator {
@@ -36,7 +39,7 @@ extension ReduceAccumulator {
 
 enum ReduceOps {
     enum Kind: String {
-        case sum, mean, max, min, prod, l1, l2, sumSquare, logSum
+        case sum, mean, max, min, prod, l1, l2, sumSquare, logSum, logSumExp
 
         /// Kinds defined for integer and bool inputs here (the rest are float-only).
         var integerOK: Bool { [.sum, .mean, .max, .min, .prod].contains(self) }
@@ -46,73 +49,89 @@ enum ReduceOps {
     enum FSum: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FMean: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x }
         @inline(__always) static func finish(_ a: Float, _ n: Int) -> Float { a / Float(n) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FMax: ReduceAccumulator {
         static var identity: Float { -.infinity }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { x > a || x.isNaN ? x : a }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum FMin: ReduceAccumulator {
         static var identity: Float { .infinity }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { x < a || x.isNaN ? x : a }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum FProd: ReduceAccumulator {
         static var identity: Float { 1 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a * x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum FL1: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + abs(x) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FL2: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x * x }
         @inline(__always) static func finish(_ a: Float, _ n: Int) -> Float { a.squareRoot() }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FSumSquare: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x * x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
     enum FLogSum: ReduceAccumulator {
         static var identity: Float { 0 }
         @inline(__always) static func combine(_ a: Float, _ x: Float) -> Float { a + x }
         @inline(__always) static func finish(_ a: Float, _ n: Int) -> Float { logf(a) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { a + b }
     }
 
     // Integer accumulators (wrapping arithmetic, like the reference's fixed-width numpy ints).
     enum ISum<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { 0 }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { a &+ x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IMean<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { 0 }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { a &+ x }
         @inline(__always) static func finish(_ a: I, _ n: Int) -> I { n == 0 ? 0 : a / I(truncatingIfNeeded: n) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IMax<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { .min }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { Swift.max(a, x) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IMin<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { .max }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { Swift.min(a, x) }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum IProd<I: FixedWidthInteger>: ReduceAccumulator {
         static var identity: I { 1 }
         @inline(__always) static func combine(_ a: I, _ x: I) -> I { a &* x }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     // Bool: max = any, min = all (empty: false / true).
     enum BMax: ReduceAccumulator {
         static var identity: UInt8 { 0 }
         @inline(__always) static func combine(_ a: UInt8, _ x: UInt8) -> UInt8 { (a != 0 || x != 0) ? 1 : 0 }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
     enum BMin: ReduceAccumulator {
         static var identity: UInt8 { 1 }
         @inline(__always) static func combine(_ a: UInt8, _ x: UInt8) -> UInt8 { (a != 0 && x != 0) ? 1 : 0 }
+        @inline(__always) static func merge(_ a: E, _ b: E) -> E { combine(a, b) }
     }
 
     /// The loop structure of a reduction after dropping unit dims and merging neighbours.
@@ -201,7 +220,19 @@ enum ReduceOps {
                         for d in 0..<ridx.count { off += ridx[d] * outerRed[d].stride }
                         let p = x + off
                         if inner.stride == 1 {
-                            for i in 0..<inner.size { acc = A.combine(acc, p[i]) }
+                            // Four independent partial results break the dependency chain.
+                            let m = inner.size & ~3
+                            if m > 0 {
+                                var a0 = A.identity, a1 = A.identity, a2 = A.identity, a3 = A.identity
+                                var i = 0
+                                while i < m {
+                                    a0 = A.combine(a0, p[i]); a1 = A.combine(a1, p[i + 1])
+                                    a2 = A.combine(a2, p[i + 2]); a3 = A.combine(a3, p[i + 3])
+                                    i += 4
+                                }
+                                acc = A.merge(acc, A.merge(A.merge(a0, a1), A.merge(a2, a3)))
+                            }
+                            for i in m..<inner.size { acc = A.combine(acc, p[i]) }
                         } else {
                             for i in 0..<inner.size { acc = A.combine(acc, p[i * inner.stride]) }
                         }
@@ -269,6 +300,7 @@ enum ReduceOps {
             }
         }
         let L = layout(shape: shape, reduce: reduceSet)
+        if kind == .logSumExp { return logSumExp(shape, reduceSet, L, TensorType(dtype, static: outShape)) }
         return OpsKit.Fn([TensorType(dtype, static: outShape)]) { ins, outs, pool in
             let x = ins[0]!, y = outs[0]
             switch dtype {
@@ -284,6 +316,7 @@ enum ReduceOps {
                 case .l2: run(FL2.self, xp, yp, L, pool)
                 case .sumSquare: run(FSumSquare.self, xp, yp, L, pool)
                 case .logSum: run(FLogSum.self, xp, yp, L, pool)
+                case .logSumExp: break
                 }
             case .int64: runInt(Int64.self, kind, x, y, L, pool)
             case .int32: runInt(Int32.self, kind, x, y, L, pool)
@@ -294,6 +327,40 @@ enum ReduceOps {
                 if kind == .max { run(BMax.self, xp, yp, L, pool) } else { run(BMin.self, xp, yp, L, pool) }
             default: break
             }
+        }
+    }
+
+    /// max + log(sum(exp(x - max))): the max by the generic engine, then one in-order pass over the input
+    /// that adds each element's exp into its output slot.
+    static func logSumExp(_ shape: [Int], _ reduce: Set<Int>, _ L: Layout, _ outType: TensorType) -> Kernel {
+        let rank = shape.count
+        var outStride = [Int](repeating: 0, count: rank)
+        var acc = 1
+        for d in stride(from: rank - 1, through: 0, by: -1) where !reduce.contains(d) {
+            outStride[d] = acc
+            acc *= shape[d]
+        }
+        let total = OpsKit.product(shape)
+        let sums = OpsKit.Scratch(floats: L.outCount)
+        return OpsKit.Fn([outType]) { ins, outs, pool in
+            let x = ins[0]!.pointer(Float.self), y = outs[0].pointer(Float.self)
+            run(FMax.self, x, y, L, pool)
+            let s = sums.floats
+            for k in 0..<L.outCount { s[k] = 0 }
+            var idx = [Int](repeating: 0, count: rank)
+            for i in 0..<total {
+                var k = 0
+                for d in 0..<rank { k += idx[d] * outStride[d] }
+                if y[k] > -.infinity { s[k] += expf(x[i] - y[k]) }
+                var d = rank - 1
+                while d >= 0 {
+                    idx[d] += 1
+                    if idx[d] < shape[d] { break }
+                    idx[d] = 0
+                    d -= 1
+                }
+            }
+            for k in 0..<L.outCount where y[k] > -.infinity { y[k] += logf(s[k]) }
         }
     }
 

@@ -335,7 +335,11 @@ enum ResizeOps {
             throw PSEdgeError.unsupported("\(ctx.label): \(spec.mode) resize of \(dtype.name) data is not supported (float32 only; nearest handles every type)")
         }
         // Shrinking axes first keeps the intermediate tensors small.
-        let order = axisTaps.sorted { Double($0.outSize) / Double($0.inSize) < Double($1.outSize) / Double($1.inSize) }
+        // Among equal ratios, the innermost axis (the gather-like pass) goes first, on the smaller tensor.
+        let order = axisTaps.sorted {
+            let r0 = Double($0.outSize) / Double($0.inSize), r1 = Double($1.outSize) / Double($1.inSize)
+            return r0 != r1 ? r0 < r1 : $0.axis > $1.axis
+        }
         var passes: [Pass] = []
         var cur = shape
         var maxIntermediate = 0
@@ -384,6 +388,29 @@ enum ResizeOps {
                 weight.withUnsafeBufferPointer { wb in
                     extrapolate.withUnsafeBufferPointer { eb in
                         let idx = ib.baseAddress!, w = wb.baseAddress!, ex = eb.baseAddress!
+                        if inner == 1 {
+                            // Along the last axis: per input row, gather-and-weight each output element.
+                            pool.parallelChunks(outer, minChunk: max(1, 8192 / max(1, outSize * n))) { range in
+                                for o in range {
+                                    let src = x + o * inSize, dst = y + o * outSize
+                                    if n == 2 {
+                                        for j in 0..<outSize {
+                                            dst[j] = w[2 * j] * src[idx[2 * j]] + w[2 * j + 1] * src[idx[2 * j + 1]]
+                                        }
+                                    } else {
+                                        for j in 0..<outSize {
+                                            var acc: Float = 0
+                                            for k in 0..<n { acc += w[j * n + k] * src[idx[j * n + k]] }
+                                            dst[j] = acc
+                                        }
+                                    }
+                                    if anyEx {
+                                        for j in 0..<outSize where ex[j] { dst[j] = fill }
+                                    }
+                                }
+                            }
+                            return
+                        }
                         pool.parallelChunks(rows, minChunk: max(1, 8192 / max(1, inner * n))) { range in
                             for r in range {
                                 let o = r / outSize, j = r % outSize

@@ -1,0 +1,33 @@
+// Hot loops of the normalization / pooling / resize / reduction operators (Sources/PSEdgeRuntime/Ops).
+#ifndef PSEDGE_KERNELS_OPS_H
+#define PSEDGE_KERNELS_OPS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// y[i] = exp(x[i]) with a fast polynomial (relative error < 1e-6; 0 below -87.3, +inf above 88.7,
+/// NaN stays NaN). x may equal y.
+void pse_ops_exp(const float *x, float *y, size_t n);
+
+/// y[i] = exp(x[i] - shift); returns the sum of the y[i]. x may equal y.
+float pse_ops_exp_shift_sum(const float *x, float *y, size_t n, float shift);
+
+/// Largest element of x[0..n) (n >= 1).
+float pse_ops_max(const float *x, size_t n);
+
+/// Softmax (log_mode = 0) or log-softmax (log_mode = 1) of one contiguous row. x may equal y.
+void pse_ops_softmax_row(const float *x, float *y, size_t n, int log_mode);
+
+/// Sum of x[0..n) with several partial sums (more accurate and faster than one running sum).
+float pse_ops_sum(const float *x, size_t n);
+
+/// Mean and biased variance of x[0..n) (two passes).
+void pse_ops_mean_var(const float *x, size_t n, float *mean, float *var);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
