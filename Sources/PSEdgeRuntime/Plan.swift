@@ -133,6 +133,8 @@ public final class Plan {
             }
             if dst.byteCount > 0 { dst.raw.copyMemory(from: given.raw, byteCount: dst.byteCount) }
         }
+        // OpenBLAS's thread count is process-wide: set it to this plan's for the duration of the run.
+        pse_blas_set_threads(Int32(pool.threads))
         for step in steps {
             if step.kernel.aliasesInput != nil, step.inputs.first??.raw == step.outputs.first?.raw {
                 observe?(step.node, step.outputs)

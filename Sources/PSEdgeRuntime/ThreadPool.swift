@@ -10,7 +10,6 @@ public final class ThreadPool: @unchecked Sendable {
         let n = max(1, threads)
         self.threads = n
         self.pool = pse_pool_create(Int32(n))
-        pse_blas_set_threads(Int32(n))
     }
 
     deinit { pse_pool_destroy(pool) }

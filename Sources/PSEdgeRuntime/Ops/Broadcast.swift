@@ -68,6 +68,7 @@ struct BroadcastPlan {
     /// spread over the pool when the work is large (long rows are split too).
     func forEachSpan(pool: ThreadPool, _ body: (Int, [Int], Int) -> Void) {
         let n = innerStrides.count
+        if count == 0 { return }
         let serial = count < 1 << 15 || pool.threads == 1
         let split = serial ? rowLength : max(4096, min(rowLength, count / (pool.threads * 8)))
         let piecesPerRow = (rowLength + split - 1) / split
