@@ -7,11 +7,14 @@ Writes:
   unknown_op.onnx     a node with op type 'FrobnicateTensor'
   cycle.onnx          two nodes that feed each other
   wrong_shape_x.npy   f32[3,2]: does not fit tiny_add's input
+  tiny_conv.onnx      Conv 3x3 -> Relu -> Flatten -> Gemm, X f32[1,3,8,8] (quantization CLI tests),
+  tiny_conv_calib/sample_00N/X.npy  three calibration samples for it, tiny_conv_x.npy a held-out input
 """
 import os
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
@@ -47,6 +50,28 @@ def main():
                    helper.make_node("Relu", ["A1"], ["B2"], name="loop_b"),
                    helper.make_node("Identity", ["A1"], ["Y"], name="out")], [x], [y])
     onnx.save(cycle, os.path.join(OUT, "cycle.onnx"))
+    tiny_conv()
+
+
+def tiny_conv():
+    rng = np.random.default_rng(7)
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 10])
+    w = onnx.numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "W")
+    b = onnx.numpy_helper.from_array(rng.normal(0, 0.1, (4,)).astype(np.float32), "B")
+    fw = onnx.numpy_helper.from_array(rng.normal(0, 0.1, (10, 256)).astype(np.float32), "FW")
+    fb = onnx.numpy_helper.from_array(rng.normal(0, 0.1, (10,)).astype(np.float32), "FB")
+    m = model([helper.make_node("Conv", ["X", "W", "B"], ["C"], name="conv", pads=[1, 1, 1, 1]),
+               helper.make_node("Relu", ["C"], ["R"], name="relu"),
+               helper.make_node("Flatten", ["R"], ["F"], name="flatten"),
+               helper.make_node("Gemm", ["F", "FW", "FB"], ["Y"], name="fc", transB=1)], [x], [y], [w, b, fw, fb])
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, "tiny_conv.onnx"))
+    for i in range(3):
+        d = os.path.join(OUT, "tiny_conv_calib", f"sample_{i:03d}")
+        os.makedirs(d, exist_ok=True)
+        np.save(os.path.join(d, "X.npy"), rng.standard_normal((1, 3, 8, 8)).astype(np.float32))
+    np.save(os.path.join(OUT, "tiny_conv_x.npy"), rng.standard_normal((1, 3, 8, 8)).astype(np.float32))
 
 
 if __name__ == "__main__":

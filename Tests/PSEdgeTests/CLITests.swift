@@ -1,6 +1,7 @@
 import Foundation
 import PSEdgeFormat
 import PSEdgeIR
+import PSEdgePasses
 import XCTest
 
 /// The psedge command line as a user runs it: exit codes, messages, files written.
@@ -126,5 +127,38 @@ final class CLITests: XCTestCase {
         assertFails(try psedge("run", psm, "--output-dir", out), mentioning: ["missing input 'X'"])
         assertFails(try psedge("run", psm, "--input", "X", "--output-dir", out), mentioning: ["--input"])
         assertFails(try psedge("run", psm, "--input", "X=\(err("tiny_add.onnx"))", "--output-dir", out), mentioning: ["tiny_add.onnx"])
+    }
+
+    // MARK: - convert --quantize
+
+    func testQuantizeConvertReportAndRun() throws {
+        let psm = tmp.appendingPathComponent("q.psm").path
+        let r = try psedge("convert", err("tiny_conv.onnx"), "-o", psm, "--quantize", "int8",
+                               "--calibration", err("tiny_conv_calib"), "--calibration-method", "minmax", "--report")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("2 of 2 layers int8"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("cosine"), r.stdout)
+        let fp = tmp.appendingPathComponent("f.psm").path
+        XCTAssertEqual(try psedge("convert", err("tiny_conv.onnx"), "-o", fp).status, 0)
+        let out8 = tmp.appendingPathComponent("o8").path, out32 = tmp.appendingPathComponent("o32").path
+        XCTAssertEqual(try psedge("run", psm, "--input", "X=\(err("tiny_conv_x.npy"))", "--output-dir", out8).status, 0)
+        XCTAssertEqual(try psedge("run", fp, "--input", "X=\(err("tiny_conv_x.npy"))", "--output-dir", out32).status, 0)
+        var acc = Fidelity.Accumulator()
+        acc.add(reference: try NPY.read(path: out32 + "/Y.npy"), try NPY.read(path: out8 + "/Y.npy"))
+        XCTAssertGreaterThan(acc.cosine, 0.999)
+        let inspect = try psedge("inspect", psm)
+        XCTAssertTrue(inspect.stdout.contains("QConv") && inspect.stdout.contains("QMatMul"), inspect.stdout)
+    }
+
+    func testQuantizeErrors() throws {
+        let psm = tmp.appendingPathComponent("q.psm").path
+        assertFails(try psedge("convert", err("tiny_conv.onnx"), "-o", psm, "--quantize", "int4"), mentioning: ["int4"])
+        assertFails(try psedge("convert", err("tiny_conv.onnx"), "-o", psm, "--quantize", "int8", "--calibration", "/nonexistent/cal"),
+                        mentioning: ["/nonexistent/cal"])
+        assertFails(try psedge("convert", err("tiny_add.onnx"), "-o", psm, "--quantize", "int8", "--calibration", err("tiny_conv_calib")),
+                        mentioning: ["X.npy"])
+        assertFails(try psedge("convert", err("tiny_conv.onnx"), "-o", psm, "--quantize", "int8", "--calibration-method", "median"),
+                        mentioning: ["median"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: psm))
     }
 }
