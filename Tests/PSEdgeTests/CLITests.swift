@@ -161,4 +161,18 @@ final class CLITests: XCTestCase {
                         mentioning: ["median"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: psm))
     }
+
+    // MARK: - bench
+
+    func testBenchReportsJSONTimings() throws {
+        let r = try psedge("bench", err("tiny_conv.onnx"), "--runs", "3", "--threads", "2", "--json", "--profile")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let median = try XCTUnwrap(json["median_ms"] as? Double), p95 = try XCTUnwrap(json["p95_ms"] as? Double)
+        XCTAssertGreaterThan(median, 0)
+        XCTAssertGreaterThanOrEqual(p95, median)
+        XCTAssertGreaterThan(try XCTUnwrap(json["peak_rss_mb"] as? Double), 1)
+        XCTAssertNotNil((json["per_op_ms"] as? [String: Double])?["Conv"])
+        assertFails(try psedge("bench", err("tiny_conv.onnx"), "--runs", "0"), mentioning: ["--runs"])
+    }
 }
