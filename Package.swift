@@ -39,7 +39,7 @@ let package = Package(
         ], path: "Sources/psedge"),
 
         .testTarget(name: "PSEdgeTests", dependencies: [
-            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+            "PSEdgeIR", "PSEdgeKernels", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
         ], path: "Tests/PSEdgeTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -32,3 +32,28 @@ void pse_gemm_u8s8_s32(int m, int n, int k, const uint8_t *a, int lda, const int
 }
 #endif
 #endif
+
+// ---- Packed int8 GEMM (the dispatched kernels). ----
+// B is packed in blocks of 16 columns × 4 consecutive k: for column block j and k-group g, 64 bytes hold
+// lanes l = 0..15, each lane the 4 bytes B[4g..4g+3][16j+l] (zero beyond K or N). This is the operand layout
+// of AVX-512 VNNI's vpdpbusd (and of NEON sdot on 4-lane halves); A stays row-major, k contiguous.
+
+/// Bytes of a packed B for k×n.
+size_t pse_packed_b_size(int k, int n);
+/// Packs a row-major k×n int8 (or uint8: the bytes are copied as they are) matrix.
+void pse_pack_b(const void *b, int ldb, int k, int n, void *packed);
+/// Packs the u8 im2col columns of a convolution straight into the packed-B layout (no intermediate [K,P] copy).
+void pse_im2col_u8_packed(const uint8_t *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l,
+                          int stride_h, int stride_w, int dil_h, int dil_w, int out_h, int out_w, uint8_t pad_value,
+                          uint8_t *packed);
+
+/// C[m,n] (int32, row stride ldc) = A[m,k] (uint8 activations) · packed B (int8 weights).
+void pse_gemm_u8s8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);
+/// C[m,n] = A[m,k] (int8 weights) · packed B (uint8 activations).
+void pse_gemm_s8u8_packed(int m, int n, int k, const int8_t *a, int lda, const uint8_t *bp, int32_t *c, int ldc);
+
+/// Which implementation the packed GEMMs dispatch to: "scalar", "avx2", "avx512vnni".
+/// Chosen once from the CPU's features; the environment variable PSEDGE_INT8_KERNEL forces one (tests).
+const char *pse_int8_kernel_name(void);
+/// Forces an implementation by name for this process (returns 0 if the CPU cannot run it).
+int pse_int8_kernel_select(const char *name);

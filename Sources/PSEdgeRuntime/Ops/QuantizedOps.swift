@@ -140,8 +140,9 @@ struct QConvKernel: Kernel {
                 }
             }
         } else {
-            let buf = pool.scratch(bytes: [cg * hw, pointwise ? 0 : k * plane, mg * plane * 4])
-            let xq = buf[0].assumingMemoryBound(to: UInt8.self), cols = buf[1].assumingMemoryBound(to: UInt8.self)
+            let packedBytes = pse_packed_b_size(Int32(k), Int32(plane))
+            let buf = pool.scratch(bytes: [cg * hw, packedBytes, mg * plane * 4])
+            let xq = buf[0].assumingMemoryBound(to: UInt8.self), packed = buf[1].assumingMemoryBound(to: UInt8.self)
             let acc = buf[2].assumingMemoryBound(to: Int32.self)
             for b in 0..<c.n {
                 for gi in 0..<c.groups {
@@ -149,15 +150,17 @@ struct QConvKernel: Kernel {
                     let r: U8Range
                     if q.mode == .dynamic { r = quantizeDynamic(xin, xq, cg * hw) }
                     else { r = q.input; pse_quantize_u8(xin, xq, cg * hw, r.scale, Int32(r.zeroPoint)) }
-                    if !pointwise {
-                        pse_im2col_u8(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
-                                      Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow), UInt8(r.zeroPoint), cols)
+                    // Activations go straight into the packed layout the int8 GEMM reads.
+                    if pointwise {
+                        pse_pack_b(xq, Int32(plane), Int32(k), Int32(plane), packed)
+                    } else {
+                        pse_im2col_u8_packed(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                             Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow), UInt8(r.zeroPoint), packed)
                     }
-                    let bsrc = pointwise ? UnsafePointer(xq) : UnsafePointer(cols)
                     // Output channels split over the pool; each chunk is an independent row block.
                     pool.parallelChunks(mg, minChunk: 4) { rows in
-                        pse_gemm_s8u8_s32(Int32(rows.count), Int32(plane), Int32(k), wq + (gi * mg + rows.lowerBound) * k, Int32(k),
-                                          bsrc, Int32(plane), acc + rows.lowerBound * plane, Int32(plane))
+                        pse_gemm_s8u8_packed(Int32(rows.count), Int32(plane), Int32(k), wq + (gi * mg + rows.lowerBound) * k, Int32(k),
+                                             packed, acc + rows.lowerBound * plane, Int32(plane))
                     }
                     let out = y + (b * c.m + gi * mg) * plane
                     let zp = Int32(r.zeroPoint)
@@ -186,6 +189,8 @@ struct QMatMulKernel: Kernel {
     let rows: Int, k: Int, n: Int
     let q: QuantSettings
     let colSums: [Int32]
+    /// The weight in the int8 GEMM's packed layout (built once at plan time).
+    let packed: Storage?
     let outputTypes: [TensorType]
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
@@ -201,13 +206,19 @@ struct QMatMulKernel: Kernel {
         if ctx.has(4), try ctx.shape(4) != out { throw PSEdgeError.shape("\(ctx.label): residual shape differs from the output") }
         let settings = try QuantSettings.from(ctx)
         var sums = [Int32](repeating: 0, count: w[1])
+        var packed: Storage?
         if let wt = ctx.optionalConstant(1) {
             let p = wt.pointer(Int8.self)
             for kk in 0..<w[0] { for j in 0..<w[1] { sums[j] += Int32(p[kk * w[1] + j]) } }
+            if settings.mode != .weightOnly {
+                let s = Storage(byteCount: pse_packed_b_size(Int32(w[0]), Int32(w[1])))
+                pse_pack_b(p, Int32(w[1]), Int32(w[0]), Int32(w[1]), s.base)
+                packed = s
+            }
         } else if settings.mode != .weightOnly {
             throw PSEdgeError.unsupported("\(ctx.label): quantized weights must be constants")
         }
-        return QMatMulKernel(rows: a.dropLast().reduce(1, *), k: w[0], n: w[1], q: settings, colSums: sums,
+        return QMatMulKernel(rows: a.dropLast().reduce(1, *), k: w[0], n: w[1], q: settings, colSums: sums, packed: packed,
                              outputTypes: [TensorType(.float32, static: out)])
     }
 
@@ -235,9 +246,10 @@ struct QMatMulKernel: Kernel {
                 pse_quantize_u8(a, aq, rows * k, q.input.scale, Int32(q.input.zeroPoint))
                 for r in 0..<rows { rowScale[r] = q.input.scale; rowZero[r] = Int32(q.input.zeroPoint) }
             }
+            let bp = packed!.base.assumingMemoryBound(to: Int8.self)
             pool.parallelChunks(rows, minChunk: 4) { chunk in
-                pse_gemm_u8s8_s32(Int32(chunk.count), Int32(n), Int32(k), aq + chunk.lowerBound * k, Int32(k), wq, Int32(n),
-                                  acc + chunk.lowerBound * n, Int32(n))
+                pse_gemm_u8s8_packed(Int32(chunk.count), Int32(n), Int32(k), aq + chunk.lowerBound * k, Int32(k), bp,
+                                     acc + chunk.lowerBound * n, Int32(n))
             }
             let sums = colSums
             for r in 0..<rows {
