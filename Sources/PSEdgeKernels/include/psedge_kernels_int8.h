@@ -47,6 +47,12 @@ void pse_im2col_u8_packed(const uint8_t *img, int channels, int height, int widt
                           int stride_h, int stride_w, int dil_h, int dil_w, int out_h, int out_w, uint8_t pad_value,
                           uint8_t *packed);
 
+/// Rows [row_begin, row_end) of pse_im2col_u8_packed, without clearing the buffer first (the caller clears the
+/// whole packed buffer once, then fills row ranges in parallel).
+void pse_im2col_u8_packed_rows(const uint8_t *img, int channels, int height, int width, int kh, int kw, int pad_t,
+                               int pad_l, int stride_h, int stride_w, int dil_h, int dil_w, int out_h, int out_w,
+                               uint8_t pad_value, uint8_t *packed, int row_begin, int row_end);
+
 /// C[m,n] (int32, row stride ldc) = A[m,k] (uint8 activations) · packed B (int8 weights).
 void pse_gemm_u8s8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);
 /// C[m,n] = A[m,k] (int8 weights) · packed B (uint8 activations).

@@ -148,14 +148,24 @@ struct QConvKernel: Kernel {
                 for gi in 0..<c.groups {
                     let xin = x + (b * c.c + gi * cg) * hw
                     let r: U8Range
-                    if q.mode == .dynamic { r = quantizeDynamic(xin, xq, cg * hw) }
-                    else { r = q.input; pse_quantize_u8(xin, xq, cg * hw, r.scale, Int32(r.zeroPoint)) }
-                    // Activations go straight into the packed layout the int8 GEMM reads.
+                    if q.mode == .dynamic {
+                        r = quantizeDynamic(xin, xq, cg * hw)
+                    } else {
+                        r = q.input
+                        pool.parallelChunks(cg * hw, minChunk: 1 << 14) { range in
+                            pse_quantize_u8(xin + range.lowerBound, xq + range.lowerBound, range.count, r.scale, Int32(r.zeroPoint))
+                        }
+                    }
+                    // Activations go straight into the packed layout the int8 GEMM reads (rows of K in parallel).
                     if pointwise {
                         pse_pack_b(xq, Int32(plane), Int32(k), Int32(plane), packed)
                     } else {
-                        pse_im2col_u8_packed(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
-                                             Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow), UInt8(r.zeroPoint), packed)
+                        memset(packed, 0, packedBytes)
+                        pool.parallelChunks(k, minChunk: 4) { rows in
+                            pse_im2col_u8_packed_rows(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                                      Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow),
+                                                      UInt8(r.zeroPoint), packed, Int32(rows.lowerBound), Int32(rows.upperBound))
+                        }
                     }
                     // Output channels split over the pool; each chunk is an independent row block.
                     pool.parallelChunks(mg, minChunk: 4) { rows in
