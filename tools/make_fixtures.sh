@@ -51,3 +51,5 @@ step light-models "$GEN/light" tools/gen_light_models.py tools/gen_conformance.p
     "$PY" tools/gen_light_models.py --out "$GEN/light"
 step resnet50 "$GEN/resnet50" tools/materialize_resnet50.py Tests/Fixtures/models/resnet50/model.onnx -- \
     "$PY" tools/materialize_resnet50.py --dir Tests/Fixtures/models/resnet50 --out "$GEN/resnet50"
+step eval-cases "$GEN/eval" tools/gen_eval_cases.py tools/ps_eval.py -- \
+    "$PY" tools/gen_eval_cases.py --out "$GEN/eval" --seeds 40

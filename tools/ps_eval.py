@@ -32,7 +32,9 @@ Search (SeqNet eval_search_cuhk / eval_search_prw, CBGM off):
   * Gallery detections are kept when score >= 0.5 (det_thresh=0.5).
   * Embeddings (gallery and query) are L2-normalised here; similarity is the
     dot product. The query feature is the detections file's query embedding
-    (the GT query box feature). A zero vector stays zero.
+    (the GT query box feature). A zero vector stays zero. Equal embedding
+    vectors get exactly equal similarities (computed once per distinct vector),
+    so ties are real ties.
   * Gallery of a query: its "gallery" list when present (CUHK-SYSU TestG
     protocol), else every manifest image except the query image (PRW,
     ignore_cam_id=True). Duplicate names in a listed gallery are counted once.
@@ -213,14 +215,23 @@ def evaluate_search(manifest, dets, query_embs, gallery_size, cross_camera, iou_
     """(mAP, [top1, top5, top10]) as SeqNet eval_search_* without CBGM."""
     cams = {im["name"]: im.get("camera") for im in manifest["images"]}
     persons = {im["name"]: im.get("persons", []) for im in manifest["images"]}
-    # search detections per image: score >= 0.5, normalised embeddings
-    kept = {}
+    # search detections: score >= 0.5. Similarities are computed once per distinct embedding vector, so that
+    # equal vectors give bit-identical (tied) similarities whatever path the matrix product takes.
+    kept, emb_rows, start = {}, [], 0
     for name, d in dets.items():
-        k = d.scores >= SEARCH_DET_THRESH
-        kept[name] = (d.boxes[k], l2_normalize(d.emb[k]))
+        k = np.nonzero(d.scores >= SEARCH_DET_THRESH)[0]
+        kept[name] = (d.boxes[k], slice(start, start + k.size))
+        emb_rows.append(d.emb[k])
+        start += k.size
+    dim = query_embs[0].size if query_embs else 0
+    all_emb = np.concatenate(emb_rows, axis=0) if start else np.zeros((0, dim))
+    uniq, inverse = np.unique(all_emb, axis=0, return_inverse=True)
+    uniq = l2_normalize(uniq)
+    inverse = inverse.reshape(-1)
     aps, accs = [], []
     for qi, q in enumerate(manifest["queries"]):
         feat_q = l2_normalize(query_embs[qi])
+        sim_all = (uniq @ feat_q)[inverse] if start else np.zeros(0)
         listed, extra = query_gallery(manifest, q, gallery_size, cross_camera, cams)
         pid = int(q["pid"])
         y_true: list[int] = []
@@ -236,10 +247,10 @@ def evaluate_search(manifest, dets, query_embs, gallery_size, cross_camera, iou_
                         gt = np.asarray(p["box"], dtype=np.float64)
                         break
             count_gt += gt is not None
-            boxes, emb = kept[name]
+            boxes, sl = kept[name]
             if boxes.shape[0] == 0:
                 continue
-            sim = emb @ feat_q
+            sim = sim_all[sl]
             label = np.zeros(len(sim), dtype=np.int64)
             if gt is not None:
                 thr = search_iou_threshold(gt, iou_fixed)
@@ -250,10 +261,10 @@ def evaluate_search(manifest, dets, query_embs, gallery_size, cross_camera, iou_
             y_true.extend(label.tolist())
             y_score.extend(sim.tolist())
         for name in extra:
-            boxes, emb = kept[name]
+            boxes, sl = kept[name]
             if boxes.shape[0]:
                 y_true.extend([0] * boxes.shape[0])
-                y_score.extend((emb @ feat_q).tolist())
+                y_score.extend(sim_all[sl].tolist())
         if count_tp == 0:
             aps.append(0.0)
             accs.append([0.0] * len(TOPK))
