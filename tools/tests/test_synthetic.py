@@ -98,3 +98,16 @@ def test_deterministic_and_committed_copy_up_to_date(small, tmp_path):
     with open(os.path.join(out, "images", "s00020.png"), "rb") as a, \
             open(os.path.join(again, "images", "s00020.png"), "rb") as b:
         assert a.read() == b.read()
+
+
+def test_colour_baseline_on_committed_small_set():
+    import synthetic_baseline
+
+    manifest = os.path.join(COMMITTED, "test.json")
+    d = synthetic_baseline.make_detections(manifest, jitter=0.1, drop=0.1, fp=0.5)
+    m = json.load(open(manifest))
+    assert set(d["images"]) == {im["name"] for im in m["images"]} and len(d["queries"]) == len(m["queries"])
+    assert all(len(v["embeddings"][0]) == 128 for v in d["images"].values() if v["boxes"])
+    r = ps_eval.evaluate(m, d)
+    assert all(0.0 <= r[k] <= 1.0 for k in ps_eval.KEYS)
+    assert 0.5 < r["det_recall"] < 1.0 and r["mAP"] > 0.1
