@@ -38,7 +38,8 @@ let package = Package(
         .target(name: "PSEdgeONNX", dependencies: ["PSEdgeIR", "CONNXProto"], path: "Converters/ONNX"),
         .target(name: "PSEdgeSafetensors", dependencies: ["PSEdgeIR"], path: "Converters/Safetensors"),
         // Person-search evaluation (docs/EVALUATION.md) and image files; independent of the runtime.
-        .target(name: "PSEdgeEval", dependencies: ["PSEdgeIR"], path: "Sources/PSEdgeEval"),
+        .target(name: "PSEdgeEval", dependencies: ["PSEdgeIR"], path: "Sources/PSEdgeEval",
+                swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "PSEdgeImage", dependencies: ["PSEdgeIR", "CImageCodecs"], path: "Sources/PSEdgeImage"),
 
         .executableTarget(name: "psedge", dependencies: [
