@@ -148,7 +148,7 @@ public struct Manifest: Sendable {
         }
 
         var queries: [ManifestQuery] = []
-        for (qi, qf) in try root.member("queries").array().enumerated() {
+        for qf in try root.member("queries").array() {
             _ = try qf.object()
             let imField = try qf.member("image")
             let imName = try imField.string()
@@ -168,7 +168,6 @@ public struct Manifest: Sendable {
                 }
                 gallery = g
             }
-            _ = qi
             queries.append(ManifestQuery(image: im, box: box, pid: pid, gallery: gallery))
         }
         return try Manifest(evalProtocol: proto, images: images, queries: queries)
