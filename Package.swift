@@ -17,6 +17,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CProtobufC", path: "Converters/CProtobufC", pkgConfig: "libprotobuf-c",
                        providers: [.apt(["libprotobuf-c-dev"])]),
+        // Image codecs (Debian: libpng-dev, libjpeg62-turbo-dev); decoded in C (CImageCodecs) so libpng's longjmp and
+        // libjpeg's error_exit never cross Swift frames.
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"], path: "Sources/CImageCodecs"),
 
         // Generated ONNX protobuf-c code (see Converters/CONNXProto/README.md to regenerate).
         .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Converters/CONNXProto"),
@@ -32,14 +37,20 @@ let package = Package(
         .target(name: "PSEdgePasses", dependencies: ["PSEdgeIR", "PSEdgeRuntime"], path: "Sources/PSEdgePasses"),
         .target(name: "PSEdgeONNX", dependencies: ["PSEdgeIR", "CONNXProto"], path: "Converters/ONNX"),
         .target(name: "PSEdgeSafetensors", dependencies: ["PSEdgeIR"], path: "Converters/Safetensors"),
+        // Person-search evaluation (docs/EVALUATION.md) and image files; independent of the runtime.
+        .target(name: "PSEdgeEval", dependencies: ["PSEdgeIR"], path: "Sources/PSEdgeEval",
+                swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "PSEdgeImage", dependencies: ["PSEdgeIR", "CImageCodecs"], path: "Sources/PSEdgeImage"),
 
         .executableTarget(name: "psedge", dependencies: [
             "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+            "PSEdgeEval", "PSEdgeImage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/psedge"),
 
         .testTarget(name: "PSEdgeTests", dependencies: [
             "PSEdgeIR", "PSEdgeKernels", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+            "PSEdgeEval", "PSEdgeImage",
         ], path: "Tests/PSEdgeTests"),
     ],
     swiftLanguageModes: [.v5]

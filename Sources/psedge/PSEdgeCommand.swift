@@ -8,7 +8,7 @@ struct PSEdgeCommand: ParsableCommand {
         commandName: "psedge",
         abstract: "Convert person-search models to the compact .psm format and run them on the CPU.",
         version: PSEdgeVersion.string,
-        subcommands: [ConvertCommand.self, InspectCommand.self, RunCommand.self, BenchCommand.self, OpsCommand.self]
+        subcommands: [ConvertCommand.self, InspectCommand.self, RunCommand.self, BenchCommand.self, EvalCommand.self, OpsCommand.self]
     )
 }
 
