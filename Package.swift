@@ -6,7 +6,7 @@ let package = Package(
     name: "PSEdge",
     products: [
         .executable(name: "psedge", targets: ["psedge"]),
-        .library(name: "PSEdge", targets: ["PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors"]),
+        .library(name: "PSEdge", targets: ["PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,14 +32,16 @@ let package = Package(
         .target(name: "PSEdgePasses", dependencies: ["PSEdgeIR", "PSEdgeRuntime"], path: "Sources/PSEdgePasses"),
         .target(name: "PSEdgeONNX", dependencies: ["PSEdgeIR", "CONNXProto"], path: "Converters/ONNX"),
         .target(name: "PSEdgeSafetensors", dependencies: ["PSEdgeIR"], path: "Converters/Safetensors"),
+        // Model builders: safetensors + config -> graph of standard ONNX ops (diffusers UNet, torchvision ResNet).
+        .target(name: "PSEdgeModels", dependencies: ["PSEdgeIR", "PSEdgeSafetensors"], path: "Models/Builders"),
 
         .executableTarget(name: "psedge", dependencies: [
-            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/psedge"),
 
         .testTarget(name: "PSEdgeTests", dependencies: [
-            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels",
         ], path: "Tests/PSEdgeTests"),
     ],
     swiftLanguageModes: [.v5]
