@@ -53,3 +53,5 @@ step resnet50 "$GEN/resnet50" tools/materialize_resnet50.py Tests/Fixtures/model
     "$PY" tools/materialize_resnet50.py --dir Tests/Fixtures/models/resnet50 --out "$GEN/resnet50"
 step calibration "$GEN/calibration" tools/make_calibration.py -- \
     "$PY" tools/make_calibration.py --out "$GEN/calibration"
+step resnet-safetensors "$GEN/resnet_tv" tools/make_resnet_safetensors.py -- \
+    "$PY" tools/make_resnet_safetensors.py --out "$GEN/resnet_tv"

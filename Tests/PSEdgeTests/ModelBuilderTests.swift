@@ -5,6 +5,7 @@ import PSEdgeModels
 import PSEdgeONNX
 import PSEdgePasses
 import PSEdgeRuntime
+import PSEdgeSafetensors
 import XCTest
 
 /// Graphs built from safetensors + config (Models/Builders) against independent references: ONNX Runtime on the
@@ -47,5 +48,153 @@ final class ModelBuilderTests: XCTestCase {
         let c2 = compare(built, imported["out_sample"]!)
         print("unet builder vs ONNX import: max abs error \(c2.maxAbs), relative \(c2.relativeToMax)")
         XCTAssertLessThanOrEqual(c2.relativeToMax, 1e-5, c2.worst)
+    }
+
+    static let taps = [
+        "up_blocks.3.attentions.0.transformer_blocks.0.attn1.to_k",
+        "up_blocks.1.attentions.0.transformer_blocks.0.attn2.probs",
+    ]
+
+    /// Feature taps of a truncated UNet vs PyTorch forward hooks (tools/export_unet_taps.py).
+    func testUNetTapsMatchPyTorchHooksAndTruncateTheGraph() throws {
+        let config = try Self.unetConfig()
+        let full = try DiffusersUNet2DCondition.build(config: config, weights: try Self.unetWeights())
+        let cut = try DiffusersUNet2DCondition.build(config: config, weights: try Self.unetWeights(), taps: Self.taps)
+        XCTAssertEqual(cut.outputs.map(\.name), Self.taps)
+        print("unet nodes: full \(full.nodes.count), truncated at the taps \(cut.nodes.count)")
+        XCTAssertLessThan(cut.nodes.count, full.nodes.count)
+        XCTAssertFalse(cut.nodes.contains { $0.name.hasPrefix("conv_out") || $0.name.hasPrefix("up_blocks.3.attentions.1") })
+        XCTAssertNil(cut.initializers["conv_out.weight"])
+
+        let outs = try Self.run(cut, try ModelCase(dir: Self.unetDir).npyFiles("inputs"))
+        XCTAssertEqual(outs[Self.taps[0]]?.shape, [1, 1024, 32])
+        XCTAssertEqual(outs[Self.taps[1]]?.shape, [1, 8, 64, 77])
+        for tap in Self.taps {
+            let ref = try NPY.read(path: Self.unetDir.appendingPathComponent("taps/\(tap).npy").path)
+            let c = compare(outs[tap]!, ref)
+            print("tap \(tap): max abs error \(c.maxAbs), max |ref| \(c.maxRef), relative \(c.relativeToMax)")
+            XCTAssertEqual(outs[tap]!.shape, ref.shape)
+            XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, "\(tap): \(c.worst)")
+        }
+    }
+
+    /// A truncated build reads no weight after its last tap: a checkpoint without them still builds.
+    func testUNetTapsNeedNoWeightsAfterTheLastTap() throws {
+        let file = try SafetensorsFile.load(path: Self.unetDir.appendingPathComponent("weights.safetensors").path)
+        var kept: [String: Tensor] = [:]
+        for (name, t) in file.tensors where !name.hasPrefix("conv_out") && !name.hasPrefix("conv_norm_out")
+            && !name.hasPrefix("up_blocks.3.attentions.2") { kept[name] = t }
+        let g = try DiffusersUNet2DCondition.build(config: try Self.unetConfig(), weights: StateDict(kept), taps: ["up_blocks.2"])
+        XCTAssertEqual(g.outputs.map(\.name), ["up_blocks.2"])
+        XCTAssertEqual(g.outputs.first?.type?.staticShape, [1, 32, 32, 32])
+    }
+
+    // MARK: ResNet
+
+    static func resnetCase(_ name: String) throws -> (dir: URL, graph: Graph, inputs: [String: Tensor]) {
+        let dir = try Fixtures.generatedDir("resnet_tv/\(name)")
+        let config = try TorchvisionResNet.Config.load(path: dir.appendingPathComponent("config.json").path)
+        let g = try TorchvisionResNet.build(config: config, weights: try StateDict(path: dir.appendingPathComponent("weights.safetensors").path))
+        return (dir, g, try ModelCase(dir: dir).npyFiles("inputs"))
+    }
+
+    /// torchvision-named state dicts (tools/make_resnet_safetensors.py) vs ONNX Runtime on an independently written
+    /// graph, and vs torchvision's own logits for the same weights.
+    func testResNetBuiltFromSafetensorsMatchesOnnxRuntimeAndTorchvision() throws {
+        for name in ["resnet50", "resnet18"] {
+            let (dir, graph, inputs) = try Self.resnetCase(name)
+            XCTAssertEqual(graph.outputs.map(\.name), ["logits"])
+            XCTAssertNil(graph.metadata["unused_weights"], "\(name): every weight should be used")
+            let logits = try Self.run(graph, inputs)["logits"]!
+            let ort = try NPY.read(path: dir.appendingPathComponent("outputs/logits.npy").path)
+            let c = compare(logits, ort)
+            print("\(name) builder vs ORT: max abs error \(c.maxAbs), max |ref| \(c.maxRef), relative \(c.relativeToMax)")
+            XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, "\(name): \(c.worst)")
+            let tv = try NPY.read(path: Fixtures.path("models/\(name)_tv_logits.npy"))
+            XCTAssertEqual(logits.shape, tv.shape)
+            let c2 = compare(logits, tv)
+            print("\(name) builder vs torchvision: max abs error \(c2.maxAbs), relative \(c2.relativeToMax)")
+            XCTAssertLessThanOrEqual(c2.relativeToMax, 1e-4, "\(name): \(c2.worst)")
+        }
+    }
+
+    /// As a backbone: stop after layer3, nothing of layer4 or fc is built or read.
+    func testResNetBackboneStopsAfterLayer3() throws {
+        let dir = try Fixtures.generatedDir("resnet_tv/resnet50")
+        let file = try SafetensorsFile.load(path: dir.appendingPathComponent("weights.safetensors").path)
+        var kept: [String: Tensor] = [:]
+        for (name, t) in file.tensors where !name.hasPrefix("layer4") && !name.hasPrefix("fc") { kept[name] = t }
+        let g = try TorchvisionResNet.build(config: TorchvisionResNet.Config(depth: 50), weights: StateDict(kept), outputs: ["layer3"])
+        XCTAssertEqual(g.outputs.map(\.name), ["layer3"])
+        XCTAssertFalse(g.nodes.contains { $0.name.hasPrefix("layer4") || $0.name.hasPrefix("fc") || $0.name.hasPrefix("avgpool") })
+        let out = try Self.run(g, try ModelCase(dir: dir).npyFiles("inputs"))["layer3"]!
+        XCTAssertEqual(out.shape, [1, 1024, 14, 14])
+        let c = compare(out, try NPY.read(path: dir.appendingPathComponent("outputs/layer3.npy").path))
+        print("resnet50 layer3 vs ORT: max abs error \(c.maxAbs), max |ref| \(c.maxRef), relative \(c.relativeToMax)")
+        XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, c.worst)
+    }
+
+    // MARK: errors
+
+    func assertError(_ body: @autoclosure () throws -> Any, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try body(), file: file, line: line) { e in
+            let m = "\(e)"
+            for p in parts { XCTAssertTrue(m.contains(p), "'\(m)' should mention '\(p)'", file: file, line: line) }
+        }
+    }
+
+    func unetTensors() throws -> [String: Tensor] {
+        let file = try SafetensorsFile.load(path: Self.unetDir.appendingPathComponent("weights.safetensors").path)
+        return Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0.tensor) })
+    }
+
+    func testMissingTensorIsNamed() throws {
+        var d = try unetTensors()
+        d["down_blocks.1.resnets.0.conv1.weight"] = nil
+        assertError(try DiffusersUNet2DCondition.build(config: try Self.unetConfig(), weights: StateDict(d, source: "'w.safetensors'")),
+                    contains: ["'w.safetensors'", "no tensor 'down_blocks.1.resnets.0.conv1.weight'", "[32,32,3,3]"])
+        assertError(try TorchvisionResNet.build(config: .init(depth: 18), weights: StateDict([:])), contains: ["no tensor 'conv1.weight'"])
+    }
+
+    func testWrongTensorShapeIsNamed() throws {
+        var d = try unetTensors()
+        d["mid_block.attentions.0.proj_in.weight"] = Tensor(zeros: .float32, shape: [64, 32])
+        assertError(try DiffusersUNet2DCondition.build(config: try Self.unetConfig(), weights: StateDict(d)),
+                    contains: ["'mid_block.attentions.0.proj_in.weight'", "shape [64,32]", "expected [64,64]"])
+        d = try unetTensors()
+        d["conv_in.weight"] = Tensor(zeros: .int64, shape: [32, 4, 3, 3])
+        assertError(try DiffusersUNet2DCondition.build(config: try Self.unetConfig(), weights: StateDict(d)),
+                    contains: ["'conv_in.weight'", "dtype i64"])
+    }
+
+    /// A copy of the fixture config.json with `edit` applied to its text.
+    func editedUNetConfig(_ edit: (String) -> String) throws -> String {
+        let text = try String(contentsOf: Self.unetDir.appendingPathComponent("config.json"), encoding: .utf8)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("unet-config-\(getpid())-\(UUID().uuidString).json").path
+        try edit(text).write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    func testUnsupportedConfigValuesAreErrors() throws {
+        let cases: [(String, String, [String])] = [
+            ("\"act_fn\": \"silu\"", "\"act_fn\": \"gelu\"", ["act_fn = \"gelu\"", "supported: \"silu\""]),
+            ("\"DownBlock2D\"\n", "\"AttnDownBlock2D\"\n", ["down_block_types", "AttnDownBlock2D", "CrossAttnDownBlock2D, DownBlock2D"]),
+            ("\"class_embed_type\": null", "\"class_embed_type\": \"timestep\"", ["class_embed_type", "supported: null"]),
+            ("\"resnet_time_scale_shift\": \"default\"", "\"resnet_time_scale_shift\": \"scale_shift\"", ["resnet_time_scale_shift"]),
+            ("\"act_fn\": \"silu\",", "\"act_fn\": \"silu\", \"new_fancy_option\": 3,", ["unknown setting 'new_fancy_option'"]),
+            ("\"cross_attention_dim\": 64", "\"cross_attention_dim\": [64, 64, 64, 64]", ["cross_attention_dim", "a single integer"]),
+        ]
+        for (from, to, parts) in cases {
+            let path = try editedUNetConfig { text in
+                XCTAssertTrue(text.contains(from), "fixture config lacks \(from)")
+                return text.replacingOccurrences(of: from, with: to)
+            }
+            assertError(try DiffusersUNet2DCondition.Config.load(path: path), contains: parts)
+        }
+        assertError(try TorchvisionResNet.build(config: .init(depth: 42), weights: StateDict([:])), contains: ["depth = 42", "18, 34, 50"])
+        assertError(try DiffusersUNet2DCondition.build(config: try Self.unetConfig(), weights: try Self.unetWeights(),
+                                                       taps: ["up_blocks.3.attentions.0.transformer_blocks.0.attn1.to_kk"]),
+                    contains: ["no module output named 'up_blocks.3.attentions.0.transformer_blocks.0.attn1.to_kk'", "attn1.to_k"])
     }
 }
