@@ -371,11 +371,15 @@ struct Taps {
         let missing = requested.filter { found[$0] == nil }
         var hints: [String] = []
         for m in missing {
-            // Suggest the offered names sharing the longest prefix.
-            let best = offered.map { o in (o, zip(o, m).prefix { $0 == $1 }.count) }.max { $0.1 < $1.1 }
-            if let (name, n) = best, n > 0 {
-                let siblings = offered.filter { $0.hasPrefix(String(name.prefix(n))) }.prefix(6)
-                hints.append("for '\(m)', close names are: \(siblings.joined(separator: ", "))")
+            // Suggest the offered names at the same depth sharing the longest prefix with the request.
+            let depth = m.split(separator: ".", omittingEmptySubsequences: false).count
+            let all = offered.map { o in (o, zip(o, m).prefix { $0 == $1 }.count) }
+            let same = all.filter { $0.0.split(separator: ".", omittingEmptySubsequences: false).count == depth }
+            let scored = (same.map(\.1).max() ?? -1) == (all.map(\.1).max() ?? 0) ? same : all
+            if let best = scored.map(\.1).max(), best > 0 {
+                var seen = Set<String>()
+                let close = scored.filter { $0.1 == best && seen.insert($0.0).inserted }.prefix(8).map(\.0)
+                hints.append("for '\(m)', close names are: \(close.joined(separator: ", "))")
             }
         }
         return PSEdgeError.invalid("\(model) has no module output named \(missing.map { "'\($0)'" }.joined(separator: ", "))"

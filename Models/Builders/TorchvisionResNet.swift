@@ -55,6 +55,30 @@ public enum TorchvisionResNet {
             return c
         }
 
+        /// The configuration a torchvision state dict implies: block type and counts from its names, groups and
+        /// width per group from layer1.0.conv2, classes from fc (torchvision checkpoints come without a config).
+        public static func infer(from weights: StateDict) throws -> Config {
+            let bottleneck = weights.contains("layer1.0.conv3.weight")
+            var blocks: [Int] = []
+            for stage in 1...4 {
+                var n = 0
+                while weights.contains("layer\(stage).\(n).conv1.weight") { n += 1 }
+                blocks.append(n)
+            }
+            let depths: [([Int], Bool, Int)] = [([2, 2, 2, 2], false, 18), ([3, 4, 6, 3], false, 34), ([3, 4, 6, 3], true, 50),
+                                               ([3, 4, 23, 3], true, 101), ([3, 8, 36, 3], true, 152)]
+            guard let depth = depths.first(where: { $0.0 == blocks && $0.1 == bottleneck })?.2 else {
+                throw PSEdgeError.unsupported("\(weights.source) does not look like a torchvision ResNet (blocks per layer \(blocks), "
+                    + "\(bottleneck ? "bottleneck" : "basic") blocks); give --config with depth, num_classes, width_per_group, groups")
+            }
+            var c = Config(depth: depth, numClasses: weights.shape(of: "fc.weight")?.first)
+            if bottleneck, let s = weights.shape(of: "layer1.0.conv2.weight"), s.count == 4, s[1] > 0, s[0] % s[1] == 0 {
+                c.groups = s[0] / s[1]
+                c.widthPerGroup = s[0] / c.groups
+            }
+            return c
+        }
+
         /// (bottleneck?, blocks per stage)
         func layout() throws -> (bottleneck: Bool, blocks: [Int]) {
             switch depth {

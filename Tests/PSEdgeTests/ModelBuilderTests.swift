@@ -94,7 +94,11 @@ final class ModelBuilderTests: XCTestCase {
     static func resnetCase(_ name: String) throws -> (dir: URL, graph: Graph, inputs: [String: Tensor]) {
         let dir = try Fixtures.generatedDir("resnet_tv/\(name)")
         let config = try TorchvisionResNet.Config.load(path: dir.appendingPathComponent("config.json").path)
-        let g = try TorchvisionResNet.build(config: config, weights: try StateDict(path: dir.appendingPathComponent("weights.safetensors").path))
+        let weights = try StateDict(path: dir.appendingPathComponent("weights.safetensors").path)
+        let inferred = try TorchvisionResNet.Config.infer(from: weights)
+        XCTAssertEqual([inferred.depth, inferred.numClasses, inferred.groups, inferred.widthPerGroup],
+                       [config.depth, config.numClasses, 1, 64], "\(name): config inferred from the state dict")
+        let g = try TorchvisionResNet.build(config: config, weights: weights)
         return (dir, g, try ModelCase(dir: dir).npyFiles("inputs"))
     }
 
@@ -196,5 +200,47 @@ final class ModelBuilderTests: XCTestCase {
         assertError(try DiffusersUNet2DCondition.build(config: try Self.unetConfig(), weights: try Self.unetWeights(),
                                                        taps: ["up_blocks.3.attentions.0.transformer_blocks.0.attn1.to_kk"]),
                     contains: ["no module output named 'up_blocks.3.attentions.0.transformer_blocks.0.attn1.to_kk'", "attn1.to_k"])
+    }
+}
+
+/// `psedge convert WEIGHTS.safetensors --builder …` as a user runs it.
+extension CLITests {
+    func testModelBuilderConvertUNetWithTapsThenRun() throws {
+        let dir = ModelBuilderTests.unetDir
+        let psm = tmp.appendingPathComponent("unet-taps.psm").path
+        let taps = ModelBuilderTests.taps
+        let c = try psedge("convert", dir.appendingPathComponent("weights.safetensors").path, "--builder", "unet",
+                           "--config", dir.appendingPathComponent("config.json").path, "--outputs", taps.joined(separator: ","),
+                           "-o", psm, "--report")
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertTrue(c.stdout.contains("[build] unet:"), c.stdout)
+        let outDir = tmp.appendingPathComponent("out").path
+        let inputs = dir.appendingPathComponent("inputs")
+        let r = try psedge("run", psm, "--input", "sample=\(inputs.appendingPathComponent("sample.npy").path)",
+                           "--input", "timestep=\(inputs.appendingPathComponent("timestep.npy").path)",
+                           "--input", "encoder_hidden_states=\(inputs.appendingPathComponent("encoder_hidden_states.npy").path)",
+                           "--output-dir", outDir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for tap in taps {
+            let got = try NPY.read(path: (outDir as NSString).appendingPathComponent("\(tap).npy"))
+            let ref = try NPY.read(path: dir.appendingPathComponent("taps/\(tap).npy").path)
+            XCTAssertLessThanOrEqual(compare(got, ref).relativeToMax, 1e-4, tap)
+        }
+    }
+
+    func testModelBuilderConvertErrors() throws {
+        let dir = ModelBuilderTests.unetDir
+        let weights = dir.appendingPathComponent("weights.safetensors").path
+        let config = dir.appendingPathComponent("config.json").path
+        let psm = tmp.appendingPathComponent("x.psm").path
+        assertFails(try psedge("convert", weights, "--builder", "vit", "-o", psm), mentioning: ["--builder vit", "unet", "resnet"])
+        assertFails(try psedge("convert", weights, "--builder", "unet", "-o", psm), mentioning: ["--config"])
+        assertFails(try psedge("convert", weights, "--builder", "resnet", "-o", psm), mentioning: ["does not look like a torchvision ResNet"])
+        assertFails(try psedge("convert", weights, "--builder", "unet", "--config", config, "--outputs", "mid_block.attn", "-o", psm),
+                    mentioning: ["no module output named 'mid_block.attn'", "mid_block.attentions.0"])
+        assertFails(try psedge("convert", weights, "--builder", "unet", "--config", config, "--shape", "sample=1x3x32x32", "-o", psm),
+                    mentioning: ["--shape sample=1x3x32x32", "Bx4xHxW"])
+        assertFails(try psedge("convert", config, "--builder", "unet", "--config", config, "-o", psm), mentioning: ["safetensors"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: psm))
     }
 }
