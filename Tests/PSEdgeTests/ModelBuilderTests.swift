@@ -50,6 +50,29 @@ final class ModelBuilderTests: XCTestCase {
         XCTAssertLessThanOrEqual(c2.relativeToMax, 1e-5, c2.worst)
     }
 
+    /// SD-1.x-style and other config paths (conv projections, per-block heads/layers, two transformer blocks,
+    /// freq_shift 1 without flip, downsample_padding 0, mid_block_scale_factor, odd latent sizes, batch 2 with two
+    /// timesteps) vs the PyTorch forward pass (tools/export_unet_variant.py).
+    func testUNetConfigVariantMatchesPyTorch() throws {
+        let dir = Fixtures.root.appendingPathComponent("models/unet_variant")
+        let config = try DiffusersUNet2DCondition.Config.load(path: dir.appendingPathComponent("config.json").path)
+        XCTAssertFalse(config.useLinearProjection)
+        XCTAssertEqual(config.attentionHeads, [2, 4, 4])
+        XCTAssertEqual(config.transformerLayersPerBlock, [1, 2, 2])
+        let inputs = try ModelCase(dir: dir).npyFiles("inputs")
+        var shapes = DiffusersUNet2DCondition.InputShapes()
+        (shapes.batch, shapes.height, shapes.width, shapes.sequenceLength, shapes.timesteps) = (2, 10, 14, 7, 2)
+        let g = try DiffusersUNet2DCondition.build(config: config, weights: try StateDict(path: dir.appendingPathComponent("weights.safetensors").path),
+                                                   inputs: shapes)
+        XCTAssertNil(g.metadata["unused_weights"], "every weight should be used")
+        let out = try Self.run(g, inputs)["out_sample"]!
+        let ref = try NPY.read(path: dir.appendingPathComponent("outputs/out_sample.npy").path)
+        XCTAssertEqual(out.shape, [2, 5, 10, 14])
+        let c = compare(out, ref)
+        print("unet variant builder vs PyTorch: max abs error \(c.maxAbs), max |ref| \(c.maxRef), relative \(c.relativeToMax)")
+        XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, c.worst)
+    }
+
     static let taps = [
         "up_blocks.3.attentions.0.transformer_blocks.0.attn1.to_k",
         "up_blocks.1.attentions.0.transformer_blocks.0.attn2.probs",
