@@ -161,6 +161,21 @@ final class ModelBuilderTests: XCTestCase {
         XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, c.worst)
     }
 
+    /// float16 / bfloat16 weights are widened to float32; float32 ones are handed out without a copy.
+    func testStateDictWidensHalfPrecisionAndTracksUse() throws {
+        let f32 = Tensor([1.5, -2.25, 3], shape: [3])
+        let f16 = Tensor(zeros: .float16, shape: [2, 2])
+        for (i, v) in [0.5, -1, 65504, 0.099975586].enumerated() { f16.setDouble(v, at: i) }
+        let sd = StateDict(["a": f32, "h": f16, "unused": f32])
+        let a = try sd.tensor("a", [3])
+        XCTAssertEqual(a.raw, f32.raw, "float32 weights should not be copied")
+        let h = try sd.tensor("h", [2, 2])
+        XCTAssertEqual(h.dtype, .float32)
+        XCTAssertEqual(h.floats, [0.5, -1, 65504, 0.099975586])
+        XCTAssertEqual(sd.unusedNames, ["unused"])
+        XCTAssertNil(try sd.optional("absent", [1]))
+    }
+
     // MARK: errors
 
     func assertError(_ body: @autoclosure () throws -> Any, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
