@@ -6,7 +6,7 @@ let package = Package(
     name: "PSEdge",
     products: [
         .executable(name: "psedge", targets: ["psedge"]),
-        .library(name: "PSEdge", targets: ["PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors"]),
+        .library(name: "PSEdge", targets: ["PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,15 +42,18 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "PSEdgeImage", dependencies: ["PSEdgeIR", "CImageCodecs"], path: "Sources/PSEdgeImage"),
 
+        // Model builders: safetensors + config -> graph of standard ONNX ops (diffusers UNet, torchvision ResNet).
+        .target(name: "PSEdgeModels", dependencies: ["PSEdgeIR", "PSEdgeSafetensors"], path: "Models/Builders"),
+
         .executableTarget(name: "psedge", dependencies: [
-            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels",
             "PSEdgeEval", "PSEdgeImage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/psedge"),
 
         .testTarget(name: "PSEdgeTests", dependencies: [
             "PSEdgeIR", "PSEdgeKernels", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
-            "PSEdgeEval", "PSEdgeImage",
+            "PSEdgeModels", "PSEdgeEval", "PSEdgeImage",
         ], path: "Tests/PSEdgeTests"),
     ],
     swiftLanguageModes: [.v5]

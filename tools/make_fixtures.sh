@@ -55,3 +55,5 @@ step calibration "$GEN/calibration" tools/make_calibration.py -- \
     "$PY" tools/make_calibration.py --out "$GEN/calibration"
 step eval-cases "$GEN/eval" tools/gen_eval_cases.py tools/ps_eval.py -- \
     "$PY" tools/gen_eval_cases.py --out "$GEN/eval" --seeds 40
+step resnet-safetensors "$GEN/resnet_tv" tools/make_resnet_safetensors.py -- \
+    "$PY" tools/make_resnet_safetensors.py --out "$GEN/resnet_tv"

@@ -8,11 +8,17 @@ import PSEdgeRuntime
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert an ONNX model to a .psm file (static shapes, folded constants)."
+        abstract: "Convert an ONNX model, or safetensors weights through a model builder, to a .psm file (static shapes, folded constants)."
     )
 
-    @Argument(help: "The model to convert (.onnx).")
+    @Argument(help: "The model to convert (.onnx), or its weights (.safetensors) with --builder.")
     var model: String
+
+    @Option(help: "Build the graph from the .safetensors weights: unet (diffusers UNet2DConditionModel) or resnet (torchvision ResNet). --outputs then names module outputs (taps).")
+    var builder: String?
+
+    @Option(help: "The builder's config: diffusers config.json for unet; {\"depth\": 50, \"num_classes\": 1000} for resnet (inferred from the weights if omitted).")
+    var config: String?
 
     @Option(name: .shortAndLong, help: "Where to write the .psm file.")
     var output: String
@@ -55,9 +61,10 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard try ModelFileKind(path: model) == .onnx else {
-                throw PSEdgeError.invalid("convert expects an .onnx model, got '\(model)'")
+            guard try builder != nil || ModelFileKind(path: model) == .onnx else {
+                throw PSEdgeError.invalid("convert expects an .onnx model (or .safetensors weights with --builder), got '\(model)'")
             }
+            if config != nil && builder == nil { throw PSEdgeError.invalid("--config goes with --builder unet|resnet") }
             var settings = ConversionSettings()
             settings.foldConstants = !noFold
             settings.outputs = outputs.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
@@ -71,7 +78,8 @@ struct ConvertCommand: ParsableCommand {
                 settings.fixedInputs[name] = try NPY.read(path: file)
             }
             var passReport = PassReport()
-            var graph = try convertONNX(path: model, settings: settings, report: &passReport)
+            var graph = try builder.map { try convertWithBuilder($0, weightsPath: model, configPath: config, settings: settings, report: &passReport) }
+                ?? convertONNX(path: model, settings: settings, report: &passReport)
             var quantization: [String: QuantParams] = [:]
             if let q = quantize {
                 let (qGraph, qReport) = try quantizeGraph(graph, scheme: q, report: &passReport)
