@@ -73,9 +73,9 @@ class PSDiffConfig:
 
     @classmethod
     def small(cls, **overrides: Any) -> "PSDiffConfig":
-        """Head-only test instance: hidden 64, 2 attention heads, 2 CDLs, N = 50, canonical box 32 px
-        (so a 128 px image uses all of p2..p5)."""
-        cfg = cls(hidden_dim=64, dim_feedforward=128, nheads=2, num_heads=2, dim_dynamic=8,
+        """Head-only test instance: hidden 64, 2 attention heads, 1 CDL, N = 50, canonical box 32 px
+        (so a 128 px image uses all of p2..p5). ~0.5 M parameters."""
+        cfg = cls(hidden_dim=64, dim_feedforward=128, nheads=2, num_heads=1, dim_dynamic=8,
                   num_proposals=50, pooler_canonical_size=32.0, backbone=None)
         return replace(cfg, **overrides)
 
@@ -124,6 +124,20 @@ def schedule_tensors(timesteps: int = 1000) -> dict[str, Tensor]:
         "posterior_mean_coef2": (1.0 - ac_prev) * torch.sqrt(alphas) / (1.0 - ac),
     }
     return {k: v.to(torch.float32) for k, v in d.items()}
+
+
+def ddim_coefficients(abar: float, abar_next: float, eta: float = 1.0) -> tuple[float, float, float]:
+    """(sqrt(a'), c, sigma) of x' = x0 sqrt(a') + c eps + sigma z, rounded to float32.
+
+    sigma = eta sqrt((1 - a/a')(1 - a')/(1 - a)),  c = sqrt(max(1 - a' - sigma^2, 0)), evaluated in
+    float64 from the float32 buffer values a = alphas_cumprod[t], a' = alphas_cumprod[t'].
+    CHOICE: DiffusionDet evaluates this in float32, where 1 - a' - sigma^2 cancels to +-6e-8 for
+    (999 -> 499) (a = 2.4e-9): c becomes NaN or 0 or 2.4e-4 depending on rounding (exact 3.6e-5).
+    """
+    sigma = eta * math.sqrt((1.0 - abar / abar_next) * (1.0 - abar_next) / (1.0 - abar))
+    c = math.sqrt(max(1.0 - abar_next - sigma * sigma, 0.0))
+    f = lambda v: float(torch.tensor(v, dtype=torch.float32))  # noqa: E731
+    return f(math.sqrt(abar_next)), f(c), f(sigma)
 
 
 def ddim_time_pairs(steps: int, timesteps: int = 1000) -> list[tuple[int, int]]:
@@ -448,18 +462,14 @@ class PSDiff(nn.Module):
                        **{kk: p[kk] for kk in ("boxes_in", "emb_in", "logits", "pred_boxes", "pred_emb")}}
                 if not last:
                     r = int(keep.sum())
-                    alpha = self.alphas_cumprod[t]
-                    alpha_next = self.alphas_cumprod[t_next]
-                    sigma = cfg.ddim_eta * ((1 - alpha / alpha_next) * (1 - alpha_next) / (1 - alpha)).sqrt()
-                    # CHOICE: c^2 = 1 - a' - sigma^2 >= 0 in exact arithmetic but is -6e-8 in float32
-                    # for (999 -> 499) (a_999 = 2.4e-9); DiffusionDet's plain sqrt gives NaN there.
-                    cc = (1 - alpha_next - sigma ** 2).clamp(min=0).sqrt()
-                    x_box = x0_box * alpha_next.sqrt() + cc * eps_box + sigma * noise[f"box_ddim_{k}"][i: i + 1, :r]
-                    x_emb = x0_emb * alpha_next.sqrt() + cc * eps_emb + sigma * noise[f"emb_ddim_{k}"][i: i + 1, :r]
+                    sa, cc, sigma = ddim_coefficients(float(self.alphas_cumprod[t]),
+                                                      float(self.alphas_cumprod[t_next]), cfg.ddim_eta)
+                    x_box = x0_box * sa + cc * eps_box + sigma * noise[f"box_ddim_{k}"][i: i + 1, :r]
+                    x_emb = x0_emb * sa + cc * eps_emb + sigma * noise[f"emb_ddim_{k}"][i: i + 1, :r]
                     if cfg.box_renewal:
                         x_box = torch.cat([x_box, noise[f"box_renew_{k}"][i: i + 1, : n - r]], dim=1)
                         x_emb = torch.cat([x_emb, noise[f"emb_renew_{k}"][i: i + 1, : n - r]], dim=1)
-                    rec.update(alpha=alpha, alpha_next=alpha_next, sigma=sigma, c=cc)
+                    rec.update(sqrt_alpha_next=sa, sigma=sigma, c=cc)
                 trace.append(rec)
             if ens:
                 boxes, scores, labels, emb = (torch.cat(z, dim=0) for z in zip(*ens))
