@@ -14,7 +14,10 @@ import types
 
 import numpy as np
 import pytest
-import torch
+
+# The PyTorch references need torch (tools/requirements-export.txt), which CI does not install (its PyPI wheel
+# pulls gigabytes of CUDA libraries). Without it these tests are skipped; developers run them locally.
+torch = pytest.importorskip("torch")
 
 TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(TOOLS)
