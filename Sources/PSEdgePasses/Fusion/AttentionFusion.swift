@@ -17,12 +17,15 @@ public struct AttentionFusion: GraphPass {
 
     public func run(_ graph: Graph, report: inout PassReport) throws -> Graph {
         var rw = Rewrite(graph)
-        var count = 0
-        var shapes = Tally()
+        var kinds: [String] = [], counts: [String: Int] = [:]
         for (i, n) in graph.nodes.enumerated() where n.isOnnx("Softmax") {
-            if let desc = match(i, n, &rw) { count += 1; shapes.add(desc) }
+            guard let desc = match(i, n, &rw) else { continue }
+            if counts[desc] == nil { kinds.append(desc) }
+            counts[desc, default: 0] += 1
         }
-        report.add(name, count == 0 ? "no attention patterns" : "fused \(count) attention blocks (\(shapes.description))")
+        let total = counts.values.reduce(0, +)
+        report.add(name, total == 0 ? "no attention patterns"
+                   : "fused \(total) attention blocks (" + kinds.map { "\($0) ×\(counts[$0]!)" }.joined(separator: ", ") + ")")
         return try rw.apply()
     }
 
@@ -201,6 +204,6 @@ public struct AttentionFusion: GraphPass {
                         inputs: [q.source, k.source, v.source], outputs: [out],
                         attributes: ["heads": .int(heads), "scale": .float(Float(scale))])
         rw.replace(last, with: [node])
-        return "\(heads) heads, Lq \(lq), Lk \(ks[1])"
+        return "H \(heads) Lq×Lk \(lq)×\(ks[1])"
     }
 }
