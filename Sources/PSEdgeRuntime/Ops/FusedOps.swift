@@ -206,14 +206,9 @@ struct AttentionKernel: Kernel {
             let first = k0 == 0
             for i in 0..<rows {
                 let si = s + i * cols
-                var mx = si[0]
-                for j in 1..<max(cols, 1) { mx = max(mx, si[j]) }
                 let prev = first ? -Float.infinity : rowMax[i]
-                let m = max(prev, mx)
-                for j in 0..<cols { si[j] -= m }
-                pse_vexp(si, si, cols)
-                var sum: Float = 0
-                for j in 0..<cols { sum += si[j] }
+                let m = max(prev, FastMath.max(si, cols))
+                let sum = FastMath.expShiftSum(si, cols, shift: m)
                 if first {
                     rowSum[i] = sum
                 } else {
@@ -232,5 +227,69 @@ struct AttentionKernel: Kernel {
             let inv = 1 / rowSum[i], oi = op + i * hdv
             for e in 0..<dv { oi[e] *= inv }
         }
+    }
+}
+
+/// Vectorized helpers for the attention softmax (8 lanes; Swift SIMD lowers them to the target's vector unit).
+/// Written with loads/stores and mask selects only: `pointwiseMax` & co. are not inlined and cost a call per vector.
+enum FastMath {
+    typealias V = SIMD8<Float>
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) static func store(_ p: UnsafeMutablePointer<Float>, _ v: V) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+    /// Largest of x[0..<n] (n ≥ 1).
+    @inline(__always)
+    static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
+        var m = -Float.infinity
+        if n >= 8 {
+            var acc = load(x)
+            i = 8
+            while i + 8 <= n { let v = load(x + i); acc = acc.replacing(with: v, where: v .> acc); i += 8 }
+            m = acc.max()
+        }
+        while i < n { m = Swift.max(m, x[i]); i += 1 }
+        return m
+    }
+
+    /// x[i] = exp(x[i] − shift) in place (shift ≥ every x[i]); returns the sum.
+    @inline(__always)
+    static func expShiftSum(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+        var i = 0
+        var acc = V(repeating: 0)
+        let sv = V(repeating: shift)
+        while i + 8 <= n {
+            let e = expNonPositive(load(x + i) - sv)
+            store(x + i, e)
+            acc += e
+            i += 8
+        }
+        var tail: Float = 0
+        while i < n { let e = expf(x[i] - shift); x[i] = e; tail += e; i += 1 }
+        return acc.sum() + tail
+    }
+
+    /// exp(x) for x ≤ 0: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for precision), exp(r) by its degree-6
+    /// Taylor polynomial (relative error ≤ 2.2e-7), 2ⁿ added into the exponent bits. Inputs below −87.3 give
+    /// exp(−87.3) ≈ 1e-38 instead of a smaller number or 0, which no softmax sum can notice.
+    @inline(__always)
+    static func expNonPositive(_ x: V) -> V {
+        let lo = V(repeating: -87.33654)
+        let xc = x.replacing(with: lo, where: x .< lo)
+        let magic = V(repeating: 12582912)  // 1.5·2²³: adding it rounds to an integer held in the low mantissa bits
+        let t = xc * 1.44269504088896341 + magic
+        let n = t - magic
+        var r = xc - n * 0.693145751953125
+        r = r - n * 1.428606765330187045e-06
+        var p = V(repeating: 1.0 / 720)
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        return unsafeBitCast(unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (ni &<< 23), to: V.self)
     }
 }
