@@ -171,7 +171,7 @@ final class FusionPassTests: XCTestCase {
         XCTAssertEqual(ops(s)["psedge.Attention"], 2, sr.lines.joined(separator: "\n"))
         XCTAssertNil(ops(s)["Softmax"])
         XCTAssertNil(ops(s)["Transpose"])
-        // Hand-written 4-D attention with Kᵀ by transpose(-2, -1), L 300 (two key tiles by default).
+        // Hand-written 4-D attention with Kᵀ by transpose(-2, -1), L 300.
         let (c, cr) = try check("attention_classic_torch", [.attention], nodes: 16, after: 5)
         XCTAssertEqual(ops(c)["psedge.Attention"], 1, cr.lines.joined(separator: "\n"))
         // Heads folded into the batch, baddbmm(beta=0) (its Add of zeros is a no-op) and bmm.

@@ -143,7 +143,8 @@ struct SiLUKernel: Kernel {
 ///
 /// The score matrix is never materialized: each (batch, head, query tile) walks the keys a tile at a time with
 /// an online softmax (running row max and sum; the accumulator is rescaled when the max grows), both products
-/// on sgemm. Optional attributes `q_tile`, `k_tile` set the tile sizes (for tests; defaults 64 and 256).
+/// on sgemm. Optional attributes `q_tile`, `k_tile` set the tile sizes (for tests; defaults 64 and 512: a 128 KiB
+/// score tile per worker).
 struct AttentionKernel: Kernel {
     let outputTypes: [TensorType]
     let batch: Int, lq: Int, lk: Int, heads: Int, d: Int, dv: Int
@@ -163,7 +164,7 @@ struct AttentionKernel: Kernel {
         }
         let d = q[2] / heads, dv = v[2] / heads
         let scale = try ctx.attrs.float("scale") ?? 1 / Float(d).squareRoot()
-        let qTile = try ctx.attrs.int("q_tile", default: 64), kTile = try ctx.attrs.int("k_tile", default: 256)
+        let qTile = try ctx.attrs.int("q_tile", default: 64), kTile = try ctx.attrs.int("k_tile", default: 512)
         guard qTile > 0, kTile > 0 else { throw OpsKit.invalid(ctx, "q_tile and k_tile must be positive") }
         return AttentionKernel(outputTypes: [TensorType(.float32, static: [q[0], q[1], v[2]])], batch: q[0], lq: q[1], lk: k[1],
                                heads: heads, d: d, dv: dv, scale: scale, qTile: qTile, kTile: kTile)
