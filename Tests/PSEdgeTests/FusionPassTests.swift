@@ -97,8 +97,15 @@ final class FusionPassTests: XCTestCase {
         let (g, report) = try check("batchnorm", [.batchNorm], nodes: 13, after: 8)
         // The BatchNorm after the Conv whose output is also read by a Relu stays.
         XCTAssertEqual(ops(g), ["Conv": 3, "ConvTranspose": 1, "Gemm": 2, "BatchNormalization": 1, "Relu": 1])
-        XCTAssertTrue(reportLine(report, "batchnorm-folding").contains("folded 5"), report.lines.joined(separator: "\n"))
+        XCTAssertEqual(reportLine(report, "batchnorm-folding"), "folded 5 BatchNormalization (into Conv 2, Gemm 2, ConvTranspose 1)")
         for gemm in nodes(g, "Gemm") { XCTAssertEqual(try gemm.attrs.float("alpha"), 1) }
+        // Caffe-converted form: BatchNorm then a per-channel Mul both fold into the Conv; the epilogue then takes
+        // the bias Add + Relu, and a two-input Sum residual + Relu.
+        let (c, cr) = try check("batchnorm_scale", [.batchNorm], nodes: 8, after: 6)
+        XCTAssertEqual(reportLine(cr, "batchnorm-folding"), "folded 1 BatchNormalization (into Conv 1), 1 per-channel Mul (into Conv 1)")
+        XCTAssertNil(ops(c)["Mul"])
+        let (f, _) = try check("batchnorm_scale", [.batchNorm, .linearEpilogue], nodes: 8, after: 2)
+        XCTAssertEqual(ops(f), ["psedge.FusedConv": 2])
     }
 
     func testGroupNormRecognition() throws {
@@ -312,6 +319,35 @@ final class FusionPassTests: XCTestCase {
         XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, c.worst)
         let c2 = compare(out, try run(g, feeds, threads: 2)["logits"]!)
         XCTAssertLessThanOrEqual(c2.relativeToMax, 1e-5, c2.worst)
+    }
+
+    /// The nine "light" models of the onnx package (AlexNet, DenseNet, Inception v1/v2, ResNet-50, ShuffleNet,
+    /// SqueezeNet, VGG-19, ZFNet): whatever the passes find there must not change the outputs.
+    func testLightModelsUnchanged() throws {
+        let dir = try Fixtures.generatedDir("light")
+        // Nodes before → after (BatchNorm + Caffe Scale folding, Conv/Gemm epilogues, Sum residuals, Dropout removal).
+        let expected = ["bvlc_alexnet": (25, 17), "densenet121": (668, 432), "inception_v1": (143, 85), "inception_v2": (371, 95),
+                        "resnet50": (176, 58), "shufflenet": (203, 111), "squeezenet": (66, 39), "vgg19": (47, 28), "zfnet512": (23, 17)]
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir.path).filter({ !$0.hasPrefix(".") }).sorted() {
+            let mc = ModelCase(dir: dir.appendingPathComponent(name))
+            let feeds = try mc.npyFiles("inputs")
+            var options = StaticShapes.Options()
+            var byName: [String: Tensor] = [:]
+            let raw = try ONNXImporter.load(path: mc.modelPath)
+            for i in raw.inputs { if let t = feeds[sanitize(i.name)] { byName[i.name] = t; options.inputShapes[i.name] = t.shape } }
+            var report = PassReport()
+            let g = try StaticShapes.run(raw, options: options, report: &report)
+            var optReport = PassReport()
+            let o = try Optimizer.run(g, report: &optReport)
+            print("\(name): \(g.nodes.count) → \(o.nodes.count) nodes; " + optReport.lines.filter { !$0.contains("] no ") && !$0.contains("nothing") }.joined(separator: "; "))
+            if let (before, after) = expected[name] {
+                XCTAssertEqual(g.nodes.count, before, name)
+                XCTAssertEqual(o.nodes.count, after, "\(name): \(optReport.lines)")
+            } else {
+                XCTFail("unexpected light model \(name)")
+            }
+            try assertSameOutputs(o, g, byName, threads: 2, "light model \(name)")
+        }
     }
 
     // MARK: - CLI

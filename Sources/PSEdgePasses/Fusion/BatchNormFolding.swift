@@ -3,42 +3,76 @@ import PSEdgeIR
 /// Folds an inference BatchNormalization into the Conv, ConvTranspose or Gemm producing its input, when that
 /// op's weights (and bias) are constants, the BatchNorm's parameters are constants, and nothing else reads the
 /// op's output. With s = scale / √(var + ε): W' = W·s per output channel, b' = (b − mean)·s + B.
-/// The folded op gets new constants (the old ones may be shared) and writes the BatchNorm's output.
+/// A Mul by a per-output-channel constant (Caffe's "Scale" layer after a BatchNorm) folds the same way (s = the
+/// constant, no shift); rounds repeat so BatchNorm → Mul chains fold completely.
+/// The folded op gets new constants (the old ones may be shared) and writes the folded node's output.
 public struct BatchNormFolding: GraphPass {
     public let name = "batchnorm-folding"
     public init() {}
 
     public func run(_ graph: Graph, report: inout PassReport) throws -> Graph {
-        var rw = Rewrite(graph)
-        let idx = rw.index
-        var tally = Tally()
-        for (bi, bn) in graph.nodes.enumerated() where bn.isOnnx("BatchNormalization") {
-            guard bn.inputs.count == 5, bn.inputs[1...].allSatisfy({ idx.isConstant($0) }),
-                  (try? bn.attrs.int("training_mode", default: 0)) == 0,
-                  bn.outputs.dropFirst().allSatisfy({ $0.isEmpty || (!idx.graphOutputs.contains($0) && idx.users(of: $0).isEmpty) }),
-                  let (pi, p) = idx.producing(bn.inputs[0]), idx.soleConsumer(of: bn.inputs[0]) == bi,
-                  p.outputs.count == 1 else { continue }
-            let eps = Double((try? bn.attrs.float("epsilon", default: 1e-5)) ?? 1e-5)
-            let c = graph.initializers
-            let gamma = ConstantMath.doubles(c[bn.inputs[1]]!), beta = ConstantMath.doubles(c[bn.inputs[2]]!)
-            let mean = ConstantMath.doubles(c[bn.inputs[3]]!), variance = ConstantMath.doubles(c[bn.inputs[4]]!)
-            let channels = gamma.count
-            guard beta.count == channels, mean.count == channels, variance.count == channels else { continue }
-            let s = (0..<channels).map { gamma[$0] / (variance[$0] + eps).squareRoot() }
-            let shift = (0..<channels).map { beta[$0] - mean[$0] * s[$0] }
-            var folded: Node?
-            if p.isOnnx("Conv") || p.isOnnx("ConvTranspose") {
-                folded = foldConv(p, s: s, shift: shift, &rw)
-            } else if p.isOnnx("Gemm") {
-                folded = foldGemm(p, s: s, shift: shift, &rw)
+        var g = graph
+        var bns = Tally(), muls = Tally()
+        for _ in 0..<4 {
+            var rw = Rewrite(g)
+            let before = bns.total + muls.total
+            for (bi, n) in g.nodes.enumerated() {
+                if n.isOnnx("BatchNormalization") { foldBatchNorm(bi, n, &rw, &bns) } else if n.isOnnx("Mul") { foldMul(bi, n, &rw, &muls) }
             }
-            guard var f = folded, rw.claim([pi, bi]) else { continue }
-            f.outputs = [bn.outputs[0]]
-            rw.replace(bi, with: [f])
-            tally.add(p.opType)
+            if bns.total + muls.total == before { break }
+            g = try rw.apply()
         }
-        report.add(name, tally.total == 0 ? "no BatchNormalization to fold" : "folded \(tally.total) BatchNormalization into \(tally.description)")
-        return try rw.apply()
+        var parts: [String] = []
+        if bns.total > 0 { parts.append("\(bns.total) BatchNormalization (into \(bns.description))") }
+        if muls.total > 0 { parts.append("\(muls.total) per-channel Mul (into \(muls.description))") }
+        report.add(name, parts.isEmpty ? "no BatchNormalization to fold" : "folded " + parts.joined(separator: ", "))
+        return g
+    }
+
+    /// The Conv/ConvTranspose/Gemm producing v, when v has no other reader.
+    private func producer(of v: String, reader: Int, _ idx: GraphIndex) -> (Int, Node)? {
+        guard let (pi, p) = idx.producing(v), idx.soleConsumer(of: v) == reader, p.outputs.count == 1,
+              p.isOnnx("Conv") || p.isOnnx("ConvTranspose") || p.isOnnx("Gemm") else { return nil }
+        return (pi, p)
+    }
+
+    private func fold(_ p: Node, s: [Double], shift: [Double], _ rw: inout Rewrite) -> Node? {
+        p.isOnnx("Gemm") ? foldGemm(p, s: s, shift: shift, &rw) : foldConv(p, s: s, shift: shift, &rw)
+    }
+
+    private func foldBatchNorm(_ bi: Int, _ bn: Node, _ rw: inout Rewrite, _ tally: inout Tally) {
+        let idx = rw.index
+        guard bn.inputs.count == 5, bn.inputs[1...].allSatisfy({ idx.isConstant($0) }),
+              (try? bn.attrs.int("training_mode", default: 0)) == 0,
+              bn.outputs.dropFirst().allSatisfy({ $0.isEmpty || (!idx.graphOutputs.contains($0) && idx.users(of: $0).isEmpty) }),
+              let (pi, p) = producer(of: bn.inputs[0], reader: bi, idx) else { return }
+        let eps = Double((try? bn.attrs.float("epsilon", default: 1e-5)) ?? 1e-5)
+        let c = rw.graph.initializers
+        let gamma = ConstantMath.doubles(c[bn.inputs[1]]!), beta = ConstantMath.doubles(c[bn.inputs[2]]!)
+        let mean = ConstantMath.doubles(c[bn.inputs[3]]!), variance = ConstantMath.doubles(c[bn.inputs[4]]!)
+        let channels = gamma.count
+        guard beta.count == channels, mean.count == channels, variance.count == channels else { return }
+        let s = (0..<channels).map { gamma[$0] / (variance[$0] + eps).squareRoot() }
+        let shift = (0..<channels).map { beta[$0] - mean[$0] * s[$0] }
+        guard var f = fold(p, s: s, shift: shift, &rw), rw.claim([pi, bi]) else { return }
+        f.outputs = [bn.outputs[0]]
+        rw.replace(bi, with: [f])
+        tally.add(p.opType)
+    }
+
+    private func foldMul(_ mi: Int, _ mul: Node, _ rw: inout Rewrite, _ tally: inout Tally) {
+        let idx = rw.index
+        guard mul.inputs.count == 2 else { return }
+        for (v, cv) in [(mul.inputs[0], mul.inputs[1]), (mul.inputs[1], mul.inputs[0])] {
+            guard let ct = idx.constant(cv), ct.dtype == .float32, let out = idx.shape(v), idx.shape(mul.outputs[0]) == out,
+                  let (pi, p) = producer(of: v, reader: mi, idx), out.count >= 2,
+                  let s = ConstantMath.perAxis(ct, target: out, axis: 1) else { continue }
+            guard var f = fold(p, s: s, shift: [Double](repeating: 0, count: s.count), &rw), rw.claim([pi, mi]) else { return }
+            f.outputs = [mul.outputs[0]]
+            rw.replace(mi, with: [f])
+            tally.add(p.opType)
+            return
+        }
     }
 
     /// Conv weight [M, C/g, k...] scales along axis 0; ConvTranspose weight [C, M/g, k...] along axis 1 within each group.

@@ -2,7 +2,7 @@ import PSEdgeIR
 
 /// Fuses what follows a Conv, MatMul (constant 2-D weight) or Gemm (constant weight, transA = 0) into one op:
 /// a constant bias Add (per output channel / per feature), an activation (Relu, Sigmoid, Gelu, psedge.SiLU or
-/// the raw x·Sigmoid(x)), and a residual Add of a tensor with the output's shape, the residual before or after
+/// the raw x·Sigmoid(x)), and a residual Add (or two-input Sum) of a tensor with the output's shape, the residual before or after
 /// the activation. Each fused value must have no other reader.
 ///
 /// - `psedge.FusedConv`: inputs X, W, B?, R?; the Conv attributes + activation, residual_before_activation.
@@ -27,6 +27,9 @@ public struct LinearEpilogueFusion: GraphPass {
         report.add(name, parts.isEmpty ? "nothing to fuse" : "fused " + parts.joined(separator: ", "))
         return try rw.apply()
     }
+
+    /// A two-operand Add, or a Sum of two inputs (older exporters' residual connections).
+    private func isAdd(_ n: Node) -> Bool { (n.isOnnx("Add") || n.isOnnx("Sum")) && n.inputs.count == 2 }
 
     /// The activation applied to y by its only reader(s), the nodes doing it and the activated value.
     private func activation(after y: String, _ idx: GraphIndex) -> (String, [Int], String)? {
@@ -77,7 +80,7 @@ public struct LinearEpilogueFusion: GraphPass {
         var y = y0, last = li
 
         // A constant per-feature bias Add.
-        if let (ai, add) = idx.soleUser(of: y), add.isOnnx("Add"), let bv = add.other(than: y), let bt = c[bv], bt.dtype == .float32,
+        if let (ai, add) = idx.soleUser(of: y), isAdd(add), let bv = add.other(than: y), let bt = c[bv], bt.dtype == .float32,
            let v = ConstantMath.perAxis(bt, target: outShape, axis: featureAxis), idx.shape(add.outputs[0]) == outShape {
             var merged: [Double]?
             if let existing = bias {
@@ -101,7 +104,7 @@ public struct LinearEpilogueFusion: GraphPass {
                 parts.append(a)
                 continue
             }
-            if residual == nil, let (ri, add) = idx.soleUser(of: y), add.isOnnx("Add"), let r = add.other(than: y), r != y,
+            if residual == nil, let (ri, add) = idx.soleUser(of: y), isAdd(add), let r = add.other(than: y), r != y,
                c[r] == nil, idx.shape(r) == outShape, idx.dtype(r) == .float32, idx.shape(add.outputs[0]) == outShape {
                 residual = r; residualFirst = act == "none"
                 nodes.append(ri); last = ri; y = add.outputs[0]
