@@ -321,14 +321,15 @@ final class FusionPassTests: XCTestCase {
         XCTAssertLessThanOrEqual(c2.relativeToMax, 1e-5, c2.worst)
     }
 
-    /// The nine "light" models of the onnx package (AlexNet, DenseNet, Inception v1/v2, ResNet-50, ShuffleNet,
-    /// SqueezeNet, VGG-19, ZFNet): whatever the passes find there must not change the outputs.
+    /// The "light" models of the onnx package with BatchNorm, Caffe Scale, Sum residuals and Dropout: whatever the
+    /// passes find there must not change the outputs. (AlexNet, VGG-19 and ZFNet are left out: only Conv+Relu,
+    /// Gemm+Relu and Dropout, covered above, and materializing their FC weights takes most of the suite's time.)
     func testLightModelsUnchanged() throws {
         let dir = try Fixtures.generatedDir("light")
-        // Nodes before → after (BatchNorm + Caffe Scale folding, Conv/Gemm epilogues, Sum residuals, Dropout removal).
-        let expected = ["bvlc_alexnet": (25, 17), "densenet121": (668, 432), "inception_v1": (143, 85), "inception_v2": (371, 95),
-                        "resnet50": (176, 58), "shufflenet": (203, 111), "squeezenet": (66, 39), "vgg19": (47, 28), "zfnet512": (23, 17)]
-        for name in try FileManager.default.contentsOfDirectory(atPath: dir.path).filter({ !$0.hasPrefix(".") }).sorted() {
+        // Nodes before → after (BatchNorm + Scale folding, Conv epilogues, Sum residuals, Dropout removal).
+        let expected = ["densenet121": (668, 432), "inception_v1": (143, 85), "inception_v2": (371, 95), "resnet50": (176, 58),
+                        "shufflenet": (203, 111), "squeezenet": (66, 39)]
+        for (name, (before, after)) in expected.sorted(by: { $0.key < $1.key }) {
             let mc = ModelCase(dir: dir.appendingPathComponent(name))
             let feeds = try mc.npyFiles("inputs")
             var options = StaticShapes.Options()
@@ -339,13 +340,9 @@ final class FusionPassTests: XCTestCase {
             let g = try StaticShapes.run(raw, options: options, report: &report)
             var optReport = PassReport()
             let o = try Optimizer.run(g, report: &optReport)
-            print("\(name): \(g.nodes.count) → \(o.nodes.count) nodes; " + optReport.lines.filter { !$0.contains("] no ") && !$0.contains("nothing") }.joined(separator: "; "))
-            if let (before, after) = expected[name] {
-                XCTAssertEqual(g.nodes.count, before, name)
-                XCTAssertEqual(o.nodes.count, after, "\(name): \(optReport.lines)")
-            } else {
-                XCTFail("unexpected light model \(name)")
-            }
+            print("\(name): " + optReport.lines.filter { !$0.contains("] no ") && !$0.contains("nothing") }.joined(separator: "; "))
+            XCTAssertEqual(g.nodes.count, before, name)
+            XCTAssertEqual(o.nodes.count, after, "\(name): \(optReport.lines)")
             try assertSameOutputs(o, g, byName, threads: 2, "light model \(name)")
         }
     }

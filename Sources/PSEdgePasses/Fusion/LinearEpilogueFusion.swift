@@ -54,7 +54,7 @@ public struct LinearEpilogueFusion: GraphPass {
 
         // The op's own weight and bias, as the fused op will take them.
         var weight = lin.inputs[1]
-        var weightTensor: Tensor?
+        var weightTransform: (transpose: Bool, scale: Float)?
         var bias: [Double]?
         var biasName: String?
         if conv {
@@ -66,9 +66,7 @@ public struct LinearEpilogueFusion: GraphPass {
                 guard (try? attrs.int("transA", default: 0)) == 0, a.count == 2 else { return nil }
                 let transB = ((try? attrs.int("transB", default: 0)) ?? 0) != 0
                 let alpha = (try? attrs.float("alpha", default: 1)) ?? 1, beta = Double((try? attrs.float("beta", default: 1)) ?? 1)
-                var w = transB ? ConstantMath.transpose2D(b) : b
-                if alpha != 1 { w = Tensor(w.floats.map { $0 * alpha }, shape: w.shape) }
-                weightTensor = w
+                if transB || alpha != 1 { weightTransform = (transB, alpha) }
                 if lin.inputs.count > 2, !lin.inputs[2].isEmpty {
                     guard let ct = c[lin.inputs[2]], let v = ConstantMath.perAxis(ct, target: outShape, axis: 1) else { return nil }
                     bias = v.map { $0 * beta }
@@ -119,7 +117,10 @@ public struct LinearEpilogueFusion: GraphPass {
                      attributes: conv ? lin.attributes : [:])
         f.attributes["activation"] = .string(act)
         f.attributes["residual_before_activation"] = .int(residual != nil && residualFirst && act != "none" ? 1 : 0)
-        if let w = weightTensor { weight = rw.addConstant(lin.inputs[1] + "_kn", w) }
+        if let (transpose, scale) = weightTransform, let b = c[lin.inputs[1]] {
+            // Gemm: B' = α·op(B) as the [K, N] weight FusedMatMul takes (computed only now that the fusion happens).
+            weight = rw.addConstant(lin.inputs[1] + "_kn", transpose ? ConstantMath.transpose2D(b, scale: scale) : ConstantMath.scaled(b, scale))
+        }
         var b = ""
         if let bias { b = rw.addConstant((biasName ?? lin.inputs[1]) + "_fused_bias", ConstantMath.tensor(bias, shape: [features])) }
         else if let bn = biasName { b = bn }
