@@ -35,6 +35,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Do not fold constant subgraphs.")
     var noFold = false
 
+    @Flag(help: "Do not run the fusion passes (no-op removal, BatchNorm folding, GroupNorm/LayerNorm/GELU/SiLU recognition, attention and linear epilogue fusion).")
+    var noOptimize = false
+
     @Flag(help: "Print what each pass did.")
     var report = false
 
@@ -67,6 +70,7 @@ struct ConvertCommand: ParsableCommand {
             if config != nil && builder == nil { throw PSEdgeError.invalid("--config goes with --builder unet|resnet") }
             var settings = ConversionSettings()
             settings.foldConstants = !noFold
+            settings.optimize = !noOptimize
             settings.outputs = outputs.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
             for s in shapes {
                 let (name, dims) = try splitAssignment(s, option: "--shape")

@@ -26,6 +26,8 @@ struct ConversionSettings {
     var fixedInputs: [String: Tensor] = [:]
     var outputs: [String] = []
     var foldConstants = true
+    /// Run the fusion passes (Optimizer) after static shapes and folding.
+    var optimize = true
 }
 
 /// ONNX file → static, folded graph, ready to save or run.
@@ -42,6 +44,7 @@ func convertONNX(path: String, settings: ConversionSettings, report: inout PassR
     options.fixedInputs = settings.fixedInputs
     options.foldConstants = settings.foldConstants
     graph = try StaticShapes.run(graph, options: options, report: &report)
+    if settings.optimize { graph = try Optimizer.run(graph, report: &report) }
     graph.metadata["source"] = (path as NSString).lastPathComponent
     graph.metadata["converter"] = "psedge \(PSEdgeVersion.string)"
     return graph

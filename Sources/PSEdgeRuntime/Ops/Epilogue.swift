@@ -15,16 +15,30 @@ public enum Activation: String, CaseIterable, Sendable {
         return a
     }
 
-    /// y[i] = act(y[i]) in place.
+    /// y[i] = act(y[i]) in place. SiLU and GELU compute exactly what the unfused Sigmoid·Mul and Gelu kernels do,
+    /// so fusing them does not change results.
     func apply(_ y: UnsafeMutablePointer<Float>, _ n: Int) {
         switch self {
         case .none: break
         case .relu: for i in 0..<n { y[i] = max(y[i], 0) }
         case .sigmoid: pse_vsigmoid(y, y, n)
-        case .silu: for i in 0..<n { let v = y[i]; y[i] = v / (1 + expf(-v)) }
+        case .silu:
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Activation.chunk) { buf in
+                let t = buf.baseAddress!
+                var i = 0
+                while i < n {
+                    let c = min(Activation.chunk, n - i), p = y + i
+                    pse_vsigmoid(p, t, c)
+                    for j in 0..<c { p[j] *= t[j] }
+                    i += c
+                }
+            }
         case .gelu: for i in 0..<n { let v = y[i]; y[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
         }
     }
+
+    /// Chunk of the temporary buffer for activations that need one (stack allocated).
+    static let chunk = 256
 }
 
 /// What a fused linear op (conv, matmul, gemm) does to its raw product before writing it:
@@ -47,6 +61,9 @@ struct Epilogue {
             if let res = residual, !residualBeforeActivation { let q = res + r * cols; for j in 0..<cols { p[j] += q[j] } }
         }
     }
+
+    /// True when applying it changes nothing (no bias, residual or activation to add).
+    func isIdentity(bias: Bool, residual: Bool) -> Bool { !bias && !residual && activation == .none }
 
     static func from(_ ctx: KernelContext) throws -> Epilogue {
         Epilogue(activation: try Activation.from(ctx),

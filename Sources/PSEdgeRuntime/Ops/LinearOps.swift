@@ -55,9 +55,34 @@ struct ConvKernel: Kernel {
     let g: ConvGeometry
     let oh: Int, ow: Int
     let outputTypes: [TensorType]
+    /// What happens after the convolution sum: bias (input 2), residual, activation. Plain Conv: bias only.
+    var epilogue = Epilogue()
+    /// Input index of a tensor shaped like the output added in the epilogue (psedge.FusedConv), or nil.
+    var residualInput: Int? = nil
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         try ctx.requireInputs(2...3)
+        return try plan(ctx)
+    }
+
+    /// psedge.FusedConv: inputs X, W, B?, R?; the Conv attributes plus `activation` and `residual_before_activation`.
+    static func makeFused(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(2...4)
+        var k = try plan(ctx)
+        k.epilogue = try Epilogue.from(ctx)
+        if OpsKit.present(ctx, 3) {
+            try ctx.requireDType(3, in: [.float32])
+            let rs = try ctx.shape(3), out = k.outputTypes[0].staticShape!
+            guard rs == out else {
+                throw PSEdgeError.shape("\(ctx.label): residual \(Shapes.describe(rs)) does not have the output's shape \(Shapes.describe(out))")
+            }
+            k.residualInput = 3
+        }
+        return k
+    }
+
+    /// Geometry and output type of a convolution (shared by Conv, FusedConv and the quantized convolutions).
+    static func plan(_ ctx: KernelContext) throws -> ConvKernel {
         try ctx.requireDType(0, in: [.float32])
         let xs = try ctx.shape(0), ws = try ctx.shape(1)
         guard xs.count >= 3, ws.count == xs.count else {
@@ -95,12 +120,13 @@ struct ConvKernel: Kernel {
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
         let x = inputs[0]!.pointer(Float.self), wt = inputs[1]!.pointer(Float.self)
         let bias = inputs.count > 2 ? inputs[2]?.pointer(Float.self) : nil
+        let residual: UnsafeMutablePointer<Float>? = residualInput.flatMap { $0 < inputs.count ? inputs[$0]?.pointer(Float.self) : nil }
         let y = outputs[0].pointer(Float.self)
         let cg = c / groups, mg = m / groups
         let k = cg * g.kh * g.kw
         let plane = oh * ow
         if cg == 1 && mg == 1 {
-            depthwise(x, wt, bias, y, pool)
+            depthwise(x, wt, bias, residual, y, pool)
             return
         }
         let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
@@ -118,19 +144,21 @@ struct ConvKernel: Kernel {
                 pse_sgemm_row_uniform(Int32(mg), Int32(plane), Int32(k), wt + gi * mg * k, Int32(k), src, Int32(plane), yout, Int32(plane))
             }
         }
-        if let bias {
+        if !epilogue.isIdentity(bias: bias != nil, residual: residual != nil) {
+            let m = self.m, epilogue = self.epilogue
             pool.parallelFor(n * m) { i in
-                let v = bias[i % m], p = y + i * plane
-                for j in 0..<plane { p[j] += v }
+                epilogue.apply(y + i * plane, rows: 1, cols: plane, rowBias: bias.map { UnsafePointer($0 + i % m) }, colBias: nil,
+                               residual: residual.map { UnsafePointer($0 + i * plane) })
             }
         }
     }
 
     /// One filter per channel: a direct loop beats im2col + a 1-row GEMM.
     private func depthwise(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
-                           _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
-        let g = self.g
+                           _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
+        let g = self.g, epilogue = self.epilogue
         let (h, w, oh, ow, c) = (self.h, self.w, self.oh, self.ow, self.c)
+        let after = !epilogue.isIdentity(bias: false, residual: residual != nil)
         pool.parallelFor(n * c) { i in
             let ch = i % c
             let src = x + i * h * w, dst = y + i * oh * ow, f = wt + ch * g.kh * g.kw
@@ -149,6 +177,10 @@ struct ConvKernel: Kernel {
                     }
                     dst[oy * ow + ox] = acc
                 }
+            }
+            if after {
+                epilogue.apply(dst, rows: 1, cols: oh * ow, rowBias: nil, colBias: nil,
+                               residual: residual.map { UnsafePointer($0 + i * oh * ow) })
             }
         }
     }
