@@ -52,6 +52,19 @@ final class QuantizationTests: XCTestCase {
         XCTAssertTrue(q.nodes.contains { $0.opType == "QConv" } && q.nodes.contains { $0.opType == "QMatMul" })
     }
 
+    /// The path `psedge convert` takes: static shapes, fusion (FusedConv/FusedMatMul/Attention…), then int8.
+    func testOptimizedMiniUNetInt8HeldOutCosineBound() throws {
+        var r = PassReport()
+        let g = try Optimizer.run(try staticGraph(Fixtures.path("models/unet_sd21_mini/model.onnx")), report: &r)
+        XCTAssertTrue(g.nodes.contains { $0.opType == "FusedMatMul" } && g.nodes.contains { $0.opType == "Attention" })
+        let (q, report) = try quantize(g, try samples("unet_sd21_mini", "calib"))
+        let f = try fidelity(g, q, try samples("unet_sd21_mini", "heldout"))
+        print("optimized unet int8 held-out: cosine \(f.cosine), relative error \(f.relativeError)")
+        XCTAssertGreaterThanOrEqual(f.cosine, 0.995)
+        XCTAssertEqual(report.layers.count, 281, "every conv/linear layer, fused or not, is a candidate")
+        XCTAssertFalse(q.nodes.contains { $0.opType == "FusedMatMul" || $0.opType == "FusedConv" })
+    }
+
     func testResNet50Int8HeldOutCosineBoundAndSize() throws {
         let path = try Fixtures.generatedDir("resnet50").appendingPathComponent("model.onnx").path
         let g = try staticGraph(path)
