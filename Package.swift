@@ -45,15 +45,20 @@ let package = Package(
         // Model builders: safetensors + config -> graph of standard ONNX ops (diffusers UNet, torchvision ResNet).
         .target(name: "PSEdgeModels", dependencies: ["PSEdgeIR", "PSEdgeSafetensors"], path: "Models/Builders"),
 
+        // The person-search pipeline: letterbox, backbone, DDIM over boxes and embeddings, DiffPS post-processing.
+        .target(name: "PSEdgePipeline", dependencies: [
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeImage",
+        ], path: "Sources/PSEdgePipeline"),
+
         .executableTarget(name: "psedge", dependencies: [
             "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels",
-            "PSEdgeEval", "PSEdgeImage",
+            "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/psedge"),
 
         .testTarget(name: "PSEdgeTests", dependencies: [
             "PSEdgeIR", "PSEdgeKernels", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
-            "PSEdgeModels", "PSEdgeEval", "PSEdgeImage",
+            "PSEdgeModels", "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline",
         ], path: "Tests/PSEdgeTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -21,9 +21,14 @@ public final class Plan {
 
     public var stepCount: Int { steps.count }
 
-    public init(graph: Graph, threads: Int = 1) throws {
+    public convenience init(graph: Graph, threads: Int = 1) throws {
+        try self.init(graph: graph, pool: ThreadPool(threads: threads))
+    }
+
+    /// A plan that runs on a shared pool (several plans of one pipeline, run one after another).
+    public init(graph: Graph, pool: ThreadPool) throws {
         self.graph = graph
-        self.pool = ThreadPool(threads: threads)
+        self.pool = pool
         let order = try graph.topologicallySorted()
         let opset = graph.opset
 

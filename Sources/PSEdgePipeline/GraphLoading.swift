@@ -1,0 +1,49 @@
+import Foundation
+import PSEdgeFormat
+import PSEdgeIR
+import PSEdgeONNX
+import PSEdgePasses
+
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32, int8
+}
+
+/// ONNX file → static, folded, optimised graph (what `psedge convert` does before writing a .psm).
+public func convertONNXGraph(path: String, inputShapes: [String: [Int]] = [:], fixedInputs: [String: Tensor] = [:],
+                             outputs: [String] = [], foldConstants: Bool = true, optimize: Bool = true,
+                             report: inout PassReport) throws -> Graph {
+    var graph = try ONNXImporter.load(path: path)
+    report.add("import", "\(graph.nodes.count) nodes, \(graph.initializers.count) initializers, opset \(graph.opset)")
+    if !outputs.isEmpty {
+        let before = graph.nodes.count
+        graph = try graph.pruned(to: outputs)
+        report.add("truncate", "kept outputs \(outputs.joined(separator: ",")): \(before) → \(graph.nodes.count) nodes")
+    }
+    var options = StaticShapes.Options()
+    options.inputShapes = inputShapes
+    options.fixedInputs = fixedInputs
+    options.foldConstants = foldConstants
+    graph = try StaticShapes.run(graph, options: options, report: &report)
+    if optimize { graph = try Optimizer.run(graph, report: &report) }
+    graph.metadata["source"] = (path as NSString).lastPathComponent
+    return graph
+}
+
+extension PipelineSpec.PartFiles {
+    /// The part's graph at a precision: its .psm if converted, else (fp32 only) its ONNX export converted in memory.
+    func graph(in directory: String, part: String, precision: Precision) throws -> Graph {
+        func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
+        switch precision {
+        case .int8:
+            guard let q = psmInt8 else {
+                throw PipelineError.invalidModel("'\(directory)' has no int8 \(part); convert it with `psedge convert \(directory) -o OUT --quantize int8`")
+            }
+            return try PSMModel.load(path: path(q)).graph
+        case .fp32:
+            if let p = psm { return try PSMModel.load(path: path(p)).graph }
+            guard let o = onnx else { throw PipelineError.invalidModel("'\(directory)': the \(part) names no graph file (onnx or psm)") }
+            var report = PassReport()
+            return try convertONNXGraph(path: path(o), report: &report)
+        }
+    }
+}
