@@ -21,6 +21,7 @@ let package = Package(
         // libjpeg's error_exit never cross Swift frames.
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"], path: "Sources/CImageCodecs"),
 
         // Generated ONNX protobuf-c code (see Converters/CONNXProto/README.md to regenerate).
@@ -50,15 +51,18 @@ let package = Package(
             "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeImage",
         ], path: "Sources/PSEdgePipeline"),
 
+        // The gallery index (SQLite): images, detections, embeddings.
+        .target(name: "PSEdgeGallery", dependencies: ["CSQLite"], path: "Sources/PSEdgeGallery"),
+
         .executableTarget(name: "psedge", dependencies: [
             "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels",
-            "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline",
+            "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline", "PSEdgeGallery",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/psedge"),
 
         .testTarget(name: "PSEdgeTests", dependencies: [
             "PSEdgeIR", "PSEdgeKernels", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
-            "PSEdgeModels", "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline",
+            "PSEdgeModels", "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline", "PSEdgeGallery",
         ], path: "Tests/PSEdgeTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -31,7 +31,7 @@ public func convertONNXGraph(path: String, inputShapes: [String: [Int]] = [:], f
 
 extension PipelineSpec.PartFiles {
     /// The part's graph at a precision: its .psm if converted, else (fp32 only) its ONNX export converted in memory.
-    func graph(in directory: String, part: String, precision: Precision) throws -> Graph {
+    public func graph(in directory: String, part: String, precision: Precision) throws -> Graph {
         func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
         switch precision {
         case .int8:

@@ -75,7 +75,7 @@ public final class PersonSearchModel {
         }
     }
 
-    static func loadSchedule(spec: PipelineSpec, directory: String) throws -> DiffusionSchedule {
+    public static func loadSchedule(spec: PipelineSpec, directory: String) throws -> DiffusionSchedule {
         func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
         if let file = spec.schedule {
             let t = try NPY.read(path: path(file)).toFloat32()

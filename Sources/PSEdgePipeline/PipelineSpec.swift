@@ -128,7 +128,7 @@ public struct PipelineSpec: Codable, Sendable {
         guard backbone != nil else { throw PipelineError.invalidModel("'\(path)': no backbone") }
         guard head != nil else { throw PipelineError.invalidModel("'\(path)': no head") }
         guard let d = diffusion, d.numProposals > 0 else { throw PipelineError.invalidModel("'\(path)': diffusion.num_proposals must be > 0") }
-        guard weights != nil else { throw PipelineError.invalidModel("'\(path)': no weights file") }
+        guard weights != nil || schedule != nil else { throw PipelineError.invalidModel("'\(path)': no weights file (or schedule) to read the diffusion buffers from") }
     }
 
     public func write(directory: String) throws {

@@ -11,7 +11,7 @@ struct ConvertCommand: ParsableCommand {
         abstract: "Convert an ONNX model, or safetensors weights through a model builder, to a .psm file (static shapes, folded constants)."
     )
 
-    @Argument(help: "The model to convert (.onnx), or its weights (.safetensors) with --builder.")
+    @Argument(help: "The model to convert (.onnx), its weights (.safetensors) with --builder, or a person-search package (a directory with pipeline.json).")
     var model: String
 
     @Option(help: "Build the graph from the .safetensors weights: unet (diffusers UNet2DConditionModel) or resnet (torchvision ResNet). --outputs then names module outputs (taps).")
@@ -20,7 +20,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "The builder's config: diffusers config.json for unet; {\"depth\": 50, \"num_classes\": 1000} for resnet (inferred from the weights if omitted).")
     var config: String?
 
-    @Option(name: .shortAndLong, help: "Where to write the .psm file.")
+    @Option(name: .shortAndLong, help: "Where to write the .psm file (for a package: the output package directory).")
     var output: String
 
     @Option(help: "Keep only these outputs (comma-separated value names; intermediate values allowed) and what they need.")
@@ -44,7 +44,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Quantize: int8 (int8 weights, u8 activations) or int8-weights (weight-only).")
     var quantize: String?
 
-    @Option(help: "Calibration data: a directory with one subfolder per sample, each holding <input name>.npy.")
+    @Option(help: "Calibration data: a directory with one subfolder per sample, each holding <input name>.npy (for a package: a folder of sample images).")
     var calibration: String?
 
     @Option(help: "How static activation ranges are chosen: minmax, percentile[:P] (default P 99.99) or mse.")
@@ -64,6 +64,7 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if Self.isPackage(model) { return try convertPackage() }
             guard try builder != nil || ModelFileKind(path: model) == .onnx else {
                 throw PSEdgeError.invalid("convert expects an .onnx model (or .safetensors weights with --builder), got '\(model)'")
             }
@@ -86,7 +87,8 @@ struct ConvertCommand: ParsableCommand {
                 ?? convertONNX(path: model, settings: settings, report: &passReport)
             var quantization: [String: QuantParams] = [:]
             if let q = quantize {
-                let (qGraph, qReport) = try quantizeGraph(graph, scheme: q, report: &passReport)
+                let samples = try calibration.map { try loadSampleDirectory($0, for: graph) } ?? []
+                let (qGraph, qReport) = try quantizeGraph(graph, scheme: q, samples: samples, report: &passReport)
                 graph = qGraph
                 for (name, s) in qReport.weightScales {
                     quantization[name] = QuantParams(scheme: .perChannel, axis: s.axis, scales: s.scales,
@@ -105,7 +107,7 @@ struct ConvertCommand: ParsableCommand {
 }
 
 extension ConvertCommand {
-    func quantizeGraph(_ graph: Graph, scheme: String, report: inout PassReport) throws -> (Graph, QuantizationReport) {
+    func quantizeGraph(_ graph: Graph, scheme: String, samples: [[String: Tensor]], report: inout PassReport) throws -> (Graph, QuantizationReport) {
         guard let sch = QuantizationOptions.Scheme(rawValue: scheme) else {
             throw PSEdgeError.invalid("--quantize \(scheme): expected int8 or int8-weights")
         }
@@ -120,7 +122,7 @@ extension ConvertCommand {
         options.allowDynamic = !noDynamic
         options.threads = max(1, threads)
         options.keepFloat = Set((keepFloat ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
-        if let dir = calibration { options.calibration = try loadSampleDirectory(dir, for: graph) }
+        options.calibration = samples
         if sch == .int8 && options.calibration.isEmpty && targetCosine != nil {
             throw PSEdgeError.invalid("--target-cosine needs --calibration data to measure against")
         }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import PSEdgeIR
+import PSEdgePipeline
+import PSEdgeGallery
 
 @main
 struct PSEdgeCommand: ParsableCommand {
@@ -8,7 +10,8 @@ struct PSEdgeCommand: ParsableCommand {
         commandName: "psedge",
         abstract: "Convert person-search models to the compact .psm format and run them on the CPU.",
         version: PSEdgeVersion.string,
-        subcommands: [ConvertCommand.self, InspectCommand.self, RunCommand.self, BenchCommand.self, EvalCommand.self, OpsCommand.self]
+        subcommands: [DemoCommand.self, ConvertCommand.self, DetectCommand.self, IndexCommand.self, SearchCommand.self, EvalCommand.self,
+                      InspectCommand.self, RunCommand.self, BenchCommand.self, OpsCommand.self]
     )
 }
 
@@ -22,6 +25,12 @@ func reportingErrors(_ body: () throws -> Void) throws {
         try body()
     } catch let e as PSEdgeError {
         FileHandle.standardError.write(Data("psedge: error: \(e.message)\n".utf8))
+        throw ExitCode(1)
+    } catch let e as PipelineError {
+        FileHandle.standardError.write(Data("psedge: error: \(e.description)\n".utf8))
+        throw ExitCode(1)
+    } catch let e as GalleryError {
+        FileHandle.standardError.write(Data("psedge: error: \(e.description)\n".utf8))
         throw ExitCode(1)
     }
 }
