@@ -32,7 +32,7 @@ public func convertONNXGraph(path: String, inputShapes: [String: [Int]] = [:], f
 extension PipelineSpec.PartFiles {
     /// The part's graph at a precision: its .psm if converted, else (fp32 only) its ONNX export converted in memory.
     public func graph(in directory: String, part: String, precision: Precision) throws -> Graph {
-        func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
+        func path(_ f: String) -> String { resolve(f, in: directory) }
         switch precision {
         case .int8:
             guard let q = psmInt8 else {
@@ -46,4 +46,9 @@ extension PipelineSpec.PartFiles {
             return try convertONNXGraph(path: path(o), report: &report)
         }
     }
+}
+
+/// A file named in pipeline.json: relative to the package directory unless absolute.
+func resolve(_ file: String, in directory: String) -> String {
+    file.hasPrefix("/") ? file : (directory as NSString).appendingPathComponent(file)
 }

@@ -76,7 +76,7 @@ public final class PersonSearchModel {
     }
 
     public static func loadSchedule(spec: PipelineSpec, directory: String) throws -> DiffusionSchedule {
-        func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
+        func path(_ f: String) -> String { resolve(f, in: directory) }
         if let file = spec.schedule {
             let t = try NPY.read(path: path(file)).toFloat32()
             guard t.rank == 2, t.shape[0] == 3 else { throw PipelineError.invalidModel("'\(file)' must be [3, T], is \(t.shape)") }
