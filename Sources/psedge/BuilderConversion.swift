@@ -32,8 +32,18 @@ func convertWithBuilder(_ builder: String, weightsPath: String, configPath: Stri
             (config.batch, config.height, config.width) = (dims[0], dims[2], dims[3])
         }
         graph = try TorchvisionResNet.build(config: config, weights: weights, outputs: settings.outputs)
+    case "shufflenet":
+        let weights = try StateDict(path: weightsPath)
+        var config = try configPath.map { try TorchvisionShuffleNetV2.Config.load(path: $0) } ?? TorchvisionShuffleNetV2.Config.infer(from: weights)
+        for (name, dims) in settings.inputShapes {
+            guard name == "input", dims.count == 4, dims[1] == 3 else {
+                throw PSEdgeError.invalid("--shape \(name)=\(dims.map(String.init).joined(separator: "x")): the ShuffleNet's only input is input=Nx3xHxW")
+            }
+            (config.batch, config.height, config.width) = (dims[0], dims[2], dims[3])
+        }
+        graph = try TorchvisionShuffleNetV2.build(config: config, weights: weights, outputs: settings.outputs)
     default:
-        throw PSEdgeError.invalid("--builder \(builder): expected unet (diffusers UNet2DConditionModel) or resnet (torchvision ResNet)")
+        throw PSEdgeError.invalid("--builder \(builder): expected unet (diffusers UNet2DConditionModel), resnet (torchvision ResNet) or shufflenet (torchvision ShuffleNetV2)")
     }
     report.add("build", "\(builder): \(graph.nodes.count) nodes, \(graph.initializers.count) initializers, outputs \(graph.outputs.map(\.name).joined(separator: ","))")
     if let unused = graph.metadata["unused_weights"] {

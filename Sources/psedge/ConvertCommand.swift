@@ -14,7 +14,7 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "The model to convert (.onnx), its weights (.safetensors) with --builder, or a person-search package (a directory with pipeline.json).")
     var model: String
 
-    @Option(help: "Build the graph from the .safetensors weights: unet (diffusers UNet2DConditionModel) or resnet (torchvision ResNet). --outputs then names module outputs (taps).")
+    @Option(help: "Build the graph from the .safetensors weights: unet (diffusers UNet2DConditionModel), resnet (torchvision ResNet) or shufflenet (torchvision ShuffleNetV2). --outputs then names module outputs (taps).")
     var builder: String?
 
     @Option(help: "The builder's config: diffusers config.json for unet; {\"depth\": 50, \"num_classes\": 1000} for resnet (inferred from the weights if omitted).")
@@ -68,7 +68,7 @@ struct ConvertCommand: ParsableCommand {
             guard try builder != nil || ModelFileKind(path: model) == .onnx else {
                 throw PSEdgeError.invalid("convert expects an .onnx model (or .safetensors weights with --builder), got '\(model)'")
             }
-            if config != nil && builder == nil { throw PSEdgeError.invalid("--config goes with --builder unet|resnet") }
+            if config != nil && builder == nil { throw PSEdgeError.invalid("--config goes with --builder unet|resnet|shufflenet") }
             var settings = ConversionSettings()
             settings.foldConstants = !noFold
             settings.optimize = !noOptimize
