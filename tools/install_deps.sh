@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages PSEdge builds against (skipped when already present).
 set -euo pipefail
-pkgs="libsqlite3-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libprotobuf-c-dev protobuf-c-compiler pkg-config python3-venv"
+pkgs="libsqlite3-dev gcc-aarch64-linux-gnu qemu-user libopenblas-dev libpng-dev libjpeg62-turbo-dev libprotobuf-c-dev protobuf-c-compiler pkg-config python3-venv"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

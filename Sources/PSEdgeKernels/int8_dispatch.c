@@ -21,6 +21,10 @@ static int cpu_can(const char *name) {
     if (!strcmp(name, "avx2")) return f.avx2;
     if (!strcmp(name, "avx512vnni")) return f.avx512f && f.avx512vnni;
 #endif
+#if defined(__aarch64__)
+    if (!strcmp(name, "neon")) return f.neon;
+    if (!strcmp(name, "dotprod")) return f.dotprod;
+#endif
     (void)f;
     return 0;
 }
@@ -39,6 +43,18 @@ static int select_impl(const char *name) {
         return 1;
     }
 #endif
+#if defined(__aarch64__)
+    if (!strcmp(name, "dotprod")) {
+        chosen.u8s8 = pse_gemm_u8s8_packed_dotprod; chosen.s8u8 = pse_gemm_s8u8_packed_dotprod;
+        chosen.name = "dotprod";
+        return 1;
+    }
+    if (!strcmp(name, "neon")) {
+        chosen.u8s8 = pse_gemm_u8s8_packed_neon; chosen.s8u8 = pse_gemm_s8u8_packed_neon;
+        chosen.name = "neon";
+        return 1;
+    }
+#endif
     chosen.u8s8 = pse_gemm_u8s8_packed_scalar; chosen.s8u8 = pse_gemm_s8u8_packed_scalar;
     chosen.name = "scalar";
     return 1;
@@ -51,6 +67,8 @@ static void choose_default(void) {
     if (forced && select_impl(forced)) return;
     if (select_impl("avx512vnni")) return;
     if (select_impl("avx2")) return;
+    if (select_impl("dotprod")) return;
+    if (select_impl("neon")) return;
     select_impl("scalar");
 }
 

@@ -11,6 +11,12 @@ void pse_gemm_s8u8_packed_avx2(int m, int n, int k, const int8_t *a, int lda, co
 void pse_gemm_u8s8_packed_avx512vnni(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);
 void pse_gemm_s8u8_packed_avx512vnni(int m, int n, int k, const int8_t *a, int lda, const uint8_t *bp, int32_t *c, int ldc);
 #endif
+#if defined(__aarch64__)
+void pse_gemm_u8s8_packed_neon(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);
+void pse_gemm_s8u8_packed_neon(int m, int n, int k, const int8_t *a, int lda, const uint8_t *bp, int32_t *c, int ldc);
+void pse_gemm_u8s8_packed_dotprod(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);
+void pse_gemm_s8u8_packed_dotprod(int m, int n, int k, const int8_t *a, int lda, const uint8_t *bp, int32_t *c, int ldc);
+#endif
 
 /// Reads A[row][4g..4g+3] as one 32-bit word, zero-filling past k (so callers need no padding).
 static inline uint32_t pse_load_k4(const void *row, int g, int k) {
