@@ -55,10 +55,11 @@ final class Int8KernelTests: XCTestCase {
         var cols = [UInt8](repeating: 0, count: k * p)
         pse_im2col_u8(img, Int32(c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(pt), Int32(pl), Int32(sh), Int32(sw), Int32(dh), Int32(dw),
                       Int32(oh), Int32(ow), 77, &cols)
-        var viaPack = [UInt8](repeating: 0, count: pse_packed_b_size(Int32(k), Int32(p))), direct = viaPack
+        var viaPack = [UInt8](repeating: 0, count: pse_packed_b_size(Int32(k), Int32(p))), direct = [UInt8](repeating: 0xAB, count: viaPack.count)
+        var scratch = [UInt8](repeating: 0, count: 4 * p)
         pse_pack_b(cols, Int32(p), Int32(k), Int32(p), &viaPack)
         pse_im2col_u8_packed(img, Int32(c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(pt), Int32(pl), Int32(sh), Int32(sw), Int32(dh), Int32(dw),
-                             Int32(oh), Int32(ow), 77, &direct)
+                             Int32(oh), Int32(ow), 77, &direct, &scratch)
         XCTAssertEqual(direct, viaPack)
     }
 }

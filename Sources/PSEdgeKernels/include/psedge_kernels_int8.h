@@ -42,16 +42,18 @@ void pse_gemm_u8s8_s32(int m, int n, int k, const uint8_t *a, int lda, const int
 size_t pse_packed_b_size(int k, int n);
 /// Packs a row-major k×n int8 (or uint8: the bytes are copied as they are) matrix.
 void pse_pack_b(const void *b, int ldb, int k, int n, void *packed);
-/// Packs the u8 im2col columns of a convolution straight into the packed-B layout (no intermediate [K,P] copy).
+/// k-groups [group_begin, group_end) (rows 4g..4g+3) of pse_pack_b; groups are independent (parallel callers).
+void pse_pack_b_groups(const void *b, int ldb, int k, int n, void *packed, int group_begin, int group_end);
+/// Packs the u8 im2col columns of a convolution straight into the packed-B layout (no [K,P] copy); `scratch`
+/// holds 4 im2col rows (4·out_h·out_w bytes).
 void pse_im2col_u8_packed(const uint8_t *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l,
                           int stride_h, int stride_w, int dil_h, int dil_w, int out_h, int out_w, uint8_t pad_value,
-                          uint8_t *packed);
-
-/// Rows [row_begin, row_end) of pse_im2col_u8_packed, without clearing the buffer first (the caller clears the
-/// whole packed buffer once, then fills row ranges in parallel).
-void pse_im2col_u8_packed_rows(const uint8_t *img, int channels, int height, int width, int kh, int kw, int pad_t,
-                               int pad_l, int stride_h, int stride_w, int dil_h, int dil_w, int out_h, int out_w,
-                               uint8_t pad_value, uint8_t *packed, int row_begin, int row_end);
+                          uint8_t *packed, uint8_t *scratch);
+/// k-groups [group_begin, group_end) of pse_im2col_u8_packed: every byte of those groups is written, so parallel
+/// callers split the groups and need no clearing; each caller needs its own `scratch`.
+void pse_im2col_u8_packed_groups(const uint8_t *img, int channels, int height, int width, int kh, int kw, int pad_t,
+                                 int pad_l, int stride_h, int stride_w, int dil_h, int dil_w, int out_h, int out_w,
+                                 uint8_t pad_value, uint8_t *packed, int group_begin, int group_end, uint8_t *scratch);
 
 /// C[m,n] (int32, row stride ldc) = A[m,k] (uint8 activations) · packed B (int8 weights).
 void pse_gemm_u8s8_packed(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);

@@ -157,14 +157,18 @@ struct QConvKernel: Kernel {
                         }
                     }
                     // Activations go straight into the packed layout the int8 GEMM reads (rows of K in parallel).
+                    let groups = (k + 3) / 4
                     if pointwise {
-                        pse_pack_b(xq, Int32(plane), Int32(k), Int32(plane), packed)
+                        pool.parallelChunks(groups, minChunk: 2) { gs in
+                            pse_pack_b_groups(xq, Int32(plane), Int32(k), Int32(plane), packed, Int32(gs.lowerBound), Int32(gs.upperBound))
+                        }
                     } else {
-                        memset(packed, 0, packedBytes)
-                        pool.parallelChunks(k, minChunk: 4) { rows in
-                            pse_im2col_u8_packed_rows(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
-                                                      Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow),
-                                                      UInt8(r.zeroPoint), packed, Int32(rows.lowerBound), Int32(rows.upperBound))
+                        pool.parallelChunks(groups, minChunk: 2) { gs in
+                            let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: 4 * plane)
+                            defer { rows.deallocate() }
+                            pse_im2col_u8_packed_groups(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                                        Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow),
+                                                        UInt8(r.zeroPoint), packed, Int32(gs.lowerBound), Int32(gs.upperBound), rows)
                         }
                     }
                     // Output channels split over the pool; each chunk is an independent row block.
@@ -174,10 +178,12 @@ struct QConvKernel: Kernel {
                     }
                     let out = y + (b * c.m + gi * mg) * plane
                     let zp = Int32(r.zeroPoint)
-                    for m in 0..<mg {
-                        let s = r.scale * ws[gi * mg + m], corr = zp * rowSums[gi * mg + m]
-                        let a = acc + m * plane, o = out + m * plane
-                        for j in 0..<plane { o[j] = Float(a[j] - corr) * s }
+                    pool.parallelChunks(mg, minChunk: max(1, 16384 / max(plane, 1))) { ms in
+                        for m in ms {
+                            let s = r.scale * ws[gi * mg + m], corr = zp * rowSums[gi * mg + m]
+                            let a = acc + m * plane, o = out + m * plane
+                            for j in 0..<plane { o[j] = Float(a[j] - corr) * s }
+                        }
                     }
                 }
             }
