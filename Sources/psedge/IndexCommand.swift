@@ -29,6 +29,9 @@ struct IndexCommand: ParsableCommand {
     @Flag(help: "Show no progress bar.")
     var quiet = false
 
+    @Option(help: "Every N images, print a resource line to stderr: images=… rss_mb=… open_fds=… (for soak tests).")
+    var reportEvery: Int?
+
     func run() throws {
         try reportingErrors {
             let files = try galleryImages(in: gallery)
@@ -41,8 +44,15 @@ struct IndexCommand: ParsableCommand {
             var bar = ProgressBar(total: files.count, label: "indexing")
             if quiet { bar.enabled = false }
             var added = 0, skipped = 0, bad = 0
+            if let n = reportEvery, n < 1 { throw PSEdgeError.invalid("--report-every must be at least 1, got \(n)") }
             for (i, rel) in files.enumerated() {
-                defer { bar.update(i + 1) }
+                defer {
+                    bar.update(i + 1)
+                    if let n = reportEvery, (i + 1) % n == 0 {
+                        let line = String(format: "images=%d rss_mb=%.1f open_fds=%d\n", i + 1, currentRSSMegabytes(), openFileDescriptors())
+                        FileHandle.standardError.write(Data(line.utf8))
+                    }
+                }
                 if try store.contains(imagePath: rel) { skipped += 1; continue }
                 let path = (gallery as NSString).appendingPathComponent(rel)
                 let image: PSEdgeImage.RGB8Image

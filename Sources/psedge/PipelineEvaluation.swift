@@ -118,3 +118,9 @@ func currentRSSMegabytes() -> Double {
     }
     return 0
 }
+
+/// Open file descriptors of this process (entries of /proc/self/fd, minus the one listing it); -1 without /proc.
+func openFileDescriptors() -> Int {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
+    return names.count - 1
+}
