@@ -1,0 +1,63 @@
+import Foundation
+import PSEdgeFormat
+import PSEdgeImage
+import PSEdgeIR
+@testable import PSEdgePipeline
+import XCTest
+
+/// The shipped default model (Models/default) through the Swift pipeline against its PyTorch reference
+/// (tools/export_default_model.py wrote reference/ with the same noise): letterbox, backbone features, the DDIM loop.
+final class DefaultModelTests: XCTestCase {
+    static let dir = ProcessInfo.processInfo.environment["PSEDGE_DEFAULT_MODEL"] ?? Fixtures.repo.appendingPathComponent("Models/default").path
+    func ref(_ rel: String) throws -> Tensor { try NPY.read(path: "\(Self.dir)/reference/\(rel)") }
+
+    static let model: Result<PersonSearchModel, Error> = Result { try PersonSearchModel(directory: dir, precision: .fp32, threads: 2) }
+
+    func testLetterboxMatchesTorchInterpolate() throws {
+        let m = try Self.model.get()
+        let image = try ImageCodec.read(path: "\(Self.dir)/reference/image.png")
+        let (input, placement) = m.letterbox.tensor(image)
+        let expected = try ref("image.npy")
+        XCTAssertEqual(input.shape, expected.shape)
+        let c = compare(input, expected)
+        XCTAssertLessThanOrEqual(c.maxAbs, 1e-4, c.worst)
+        XCTAssertEqual(placement.width, 256)
+    }
+
+    func testBackboneFeaturesMatchPyTorch() throws {
+        let m = try Self.model.get()
+        let f = try m.features(try ref("image.npy"))
+        for name in ["p2", "p3", "p4"] {
+            let c = compare(f[name]!, try ref("\(name).npy"))
+            XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, "\(name): \(c.worst)")
+        }
+    }
+
+    /// From the reference features and noise: boxes within 1e-3 relative, embeddings cosine ≥ 0.9999, every step count.
+    func testDDIMLoopMatchesPyTorchAtEveryStepCount() throws {
+        let m = try Self.model.get()
+        var features: [String: Tensor] = [:]
+        for name in ["p2", "p3", "p4"] { features[name] = try ref("\(name).npy") }
+        var arrays: [String: [Float]] = [:]
+        for key in PSDiffSampler.noiseKeys(steps: 8) { arrays[key] = try ref("noise/\(key).npy").floats }
+        for steps in [1, 2, 4, 8] {
+            var noise = ReplayedNoise(arrays)
+            let dets = try m.sample(features: features, steps: steps, noise: &noise)
+            let boxes = try ref("steps\(steps)/boxes.npy").floats, scores = try ref("steps\(steps)/scores.npy").floats
+            let emb = try ref("steps\(steps)/embeddings.npy")
+            XCTAssertEqual(dets.count, scores.count, "steps \(steps)")
+            guard dets.count == scores.count else { continue }
+            let scale = boxes.map(abs).max() ?? 1
+            var worstBox: Float = 0, worstCos: Float = 1
+            for (i, d) in dets.enumerated() {
+                for (a, b) in zip(d.box.array, boxes[(4 * i)..<(4 * i + 4)]) { worstBox = max(worstBox, abs(a - b) / scale) }
+                XCTAssertEqual(d.score, scores[i], accuracy: 1e-4)
+                let dim = emb.shape[1]
+                worstCos = min(worstCos, cosineSimilarity(d.embedding, Array(emb.floats[(i * dim)..<((i + 1) * dim)])))
+            }
+            print("default model, \(steps) steps: \(dets.count) detections, worst box error \(worstBox) (relative), worst embedding cosine \(worstCos)")
+            XCTAssertLessThanOrEqual(worstBox, 1e-3, "steps \(steps)")
+            XCTAssertGreaterThanOrEqual(worstCos, 0.9999, "steps \(steps)")
+        }
+    }
+}
