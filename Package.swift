@@ -48,7 +48,7 @@ let package = Package(
 
         // The person-search pipeline: letterbox, backbone, DDIM over boxes and embeddings, DiffPS post-processing.
         .target(name: "PSEdgePipeline", dependencies: [
-            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeImage",
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeImage", "PSEdgeModels",
         ], path: "Sources/PSEdgePipeline"),
 
         // The gallery index (SQLite): images, detections, embeddings.

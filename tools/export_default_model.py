@@ -141,7 +141,8 @@ def main() -> None:
     pipeline = {
         "format": "psedge-pipeline", "version": 1, "kind": "psdiff", "name": "psedge-default",
         "input": config["input"],
-        "backbone": {"onnx": "backbone.onnx", "input": "image", "outputs": ["p2", "p3", "p4"]},
+        "backbone": {"onnx": "backbone.onnx", "input": "image", "outputs": ["p2", "p3", "p4"],
+                     "builder": {"kind": "diffusion-unet", "config": "config.json", "unet_config": "unet_config.json"}},
         "head": {"onnx": "head.onnx", "features": ["p2", "p3", "p4"], "boxes": "boxes", "embeddings": "emb_in", "timestep": "t",
                  "outputs": {"logits": "logits", "boxes": "pred_boxes", "embeddings": "pred_emb"}},
         "weights": "weights.safetensors",

@@ -21,7 +21,9 @@ public enum DiffusersUNet2DCondition {
     public struct Config: Sendable {
         public var inChannels = 4
         public var outChannels = 4
+        /// Latent height (and width unless `sampleWidth` is set).
         public var sampleSize = 64
+        public var sampleWidth: Int?
         public var downBlockTypes: [String] = []
         public var upBlockTypes: [String] = []
         /// "UNetMidBlock2DCrossAttn", or nil for no middle block.
@@ -57,7 +59,8 @@ public enum DiffusersUNet2DCondition {
             try r.require("_class_name", in: ["\"UNet2DConditionModel\""])
             c.inChannels = try r.int("in_channels", default: 4)
             c.outChannels = try r.int("out_channels", default: 4)
-            c.sampleSize = try r.int("sample_size", default: 64)
+            // An int (square) or [height, width].
+            if let hw = try r.intOrList("sample_size", count: 2) { (c.sampleSize, c.sampleWidth) = (hw[0], hw[1]) }
             c.downBlockTypes = try r.strings("down_block_types")
             c.upBlockTypes = try r.strings("up_block_types")
             let n = c.downBlockTypes.count
@@ -178,7 +181,7 @@ public enum DiffusersUNet2DCondition {
     public static func build(config: Config, weights: StateDict, taps: [String] = [],
                              inputs: InputShapes = InputShapes()) throws -> Graph {
         try config.validate()
-        let h = inputs.height ?? config.sampleSize, w = inputs.width ?? config.sampleSize
+        let h = inputs.height ?? config.sampleSize, w = inputs.width ?? config.sampleWidth ?? config.sampleSize
         guard inputs.batch >= 1, h >= 1, w >= 1, inputs.sequenceLength >= 1 else {
             throw PSEdgeError.invalid("UNet: batch, height, width and sequence length must be positive")
         }

@@ -29,6 +29,20 @@ public final class StateDict: @unchecked Sendable {
     }
 
     public var names: [String] { tensors.keys.sorted() }
+
+    /// The tensors whose names start with `prefix`, renamed without it (a submodule's state dict).
+    public func subset(prefix: String) -> StateDict {
+        var d: [String: Tensor] = [:]
+        for (name, t) in tensors where name.hasPrefix(prefix) { d[String(name.dropFirst(prefix.count))] = t }
+        return StateDict(d, source: source)
+    }
+
+    /// The tensor `name` as stored (any shape), marked used; nil if absent.
+    public func raw(_ name: String) -> Tensor? {
+        guard let t = tensors[name] else { return nil }
+        used.insert(name)
+        return t
+    }
     public func contains(_ name: String) -> Bool { tensors[name] != nil }
     public func shape(of name: String) -> [Int]? { tensors[name]?.shape }
 

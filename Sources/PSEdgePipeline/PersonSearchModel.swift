@@ -24,7 +24,7 @@ public final class PersonSearchModel {
     public private(set) var lastBackboneMilliseconds = 0.0
     public private(set) var lastHeadMilliseconds = 0.0
 
-    public init(directory: String, precision: Precision = .fp32, threads: Int = 1) throws {
+    public init(directory: String, precision: Precision = .fp32, threads: Int = 1, source: GraphSource = .onnx) throws {
         self.directory = directory
         spec = try PipelineSpec.load(directory: directory)
         self.precision = precision
@@ -34,8 +34,8 @@ public final class PersonSearchModel {
         self.backboneSpec = backboneSpec
         self.headSpec = headSpec
         let pool = ThreadPool(threads: max(1, threads))
-        let backboneGraph = try backboneSpec.files.graph(in: directory, part: "backbone", precision: precision)
-        let headGraph = try headSpec.files.graph(in: directory, part: "head", precision: precision)
+        let backboneGraph = try backboneSpec.files.graph(in: directory, part: "backbone", precision: precision, source: source, weights: spec.weights)
+        let headGraph = try headSpec.files.graph(in: directory, part: "head", precision: precision, source: source, weights: spec.weights)
         try Self.check(backboneGraph, part: "backbone", inputs: [backboneSpec.input], outputs: backboneSpec.outputs)
         try Self.check(headGraph, part: "head", inputs: headSpec.features + [headSpec.boxes, headSpec.embeddings, headSpec.timestep],
                        outputs: [headSpec.outputs.logits, headSpec.outputs.boxes, headSpec.outputs.embeddings])

@@ -31,12 +31,22 @@ public struct PipelineSpec: Codable, Sendable {
         public var std: [Float]
     }
 
-    /// A neural part: its ONNX export and, after conversion, its .psm files.
+    /// A neural part: its ONNX export, its builder (safetensors + config) and, after conversion, its .psm files.
     public struct PartFiles: Codable, Sendable {
         public var onnx: String?
         public var psm: String?
         public var psmInt8: String?
-        enum CodingKeys: String, CodingKey { case onnx, psm, psmInt8 = "psm_int8" }
+        public var builder: BuilderSpec?
+        enum CodingKeys: String, CodingKey { case onnx, psm, psmInt8 = "psm_int8", builder }
+    }
+
+    /// How to build a part from the package's weights: `kind` "diffusion-unet" (DiffusionFeatureBackbone: `config`
+    /// and `unet_config`) or "psdiff-head" (`config`).
+    public struct BuilderSpec: Codable, Sendable {
+        public var kind: String
+        public var config: String
+        public var unetConfig: String?
+        enum CodingKeys: String, CodingKey { case kind, config, unetConfig = "unet_config" }
     }
 
     public struct BackboneSpec: Codable, Sendable {
@@ -45,8 +55,9 @@ public struct PipelineSpec: Codable, Sendable {
         public var psmInt8: String?
         public var input: String
         public var outputs: [String]
-        enum CodingKeys: String, CodingKey { case onnx, psm, psmInt8 = "psm_int8", input, outputs }
-        public var files: PartFiles { PartFiles(onnx: onnx, psm: psm, psmInt8: psmInt8) }
+        public var builder: BuilderSpec?
+        enum CodingKeys: String, CodingKey { case onnx, psm, psmInt8 = "psm_int8", input, outputs, builder }
+        public var files: PartFiles { PartFiles(onnx: onnx, psm: psm, psmInt8: psmInt8, builder: builder) }
     }
 
     public struct HeadSpec: Codable, Sendable {
@@ -58,8 +69,9 @@ public struct PipelineSpec: Codable, Sendable {
         public var embeddings: String
         public var timestep: String
         public var outputs: HeadOutputs
-        enum CodingKeys: String, CodingKey { case onnx, psm, psmInt8 = "psm_int8", features, boxes, embeddings, timestep, outputs }
-        public var files: PartFiles { PartFiles(onnx: onnx, psm: psm, psmInt8: psmInt8) }
+        public var builder: BuilderSpec?
+        enum CodingKeys: String, CodingKey { case onnx, psm, psmInt8 = "psm_int8", features, boxes, embeddings, timestep, outputs, builder }
+        public var files: PartFiles { PartFiles(onnx: onnx, psm: psm, psmInt8: psmInt8, builder: builder) }
     }
 
     public struct HeadOutputs: Codable, Sendable {

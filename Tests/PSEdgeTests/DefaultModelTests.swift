@@ -3,6 +3,7 @@ import PSEdgeFormat
 import PSEdgeImage
 import PSEdgeIR
 @testable import PSEdgePipeline
+import PSEdgeRuntime
 import XCTest
 
 /// The shipped default model (Models/default) through the Swift pipeline against its PyTorch reference
@@ -30,6 +31,22 @@ final class DefaultModelTests: XCTestCase {
         for name in ["p2", "p3", "p4"] {
             let c = compare(f[name]!, try ref("\(name).npy"))
             XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, "\(name): \(c.worst)")
+        }
+    }
+
+    /// The backbone built from weights.safetensors + config.json + unet_config.json (Models/Builders) equals the ONNX
+    /// export's graph and PyTorch.
+    func testBackboneFromSafetensorsBuilderMatchesPyTorchAndONNX() throws {
+        let spec = try PipelineSpec.load(directory: Self.dir)
+        let graph = try spec.backbone!.files.graph(in: Self.dir, part: "backbone", precision: .fp32, source: .builder, weights: spec.weights)
+        XCTAssertTrue(graph.metadata["builder"]?.hasPrefix("DiffusionFeatureBackbone") ?? false)
+        let input = try ref("image.npy")
+        let viaBuilder = try Plan(graph: graph, threads: 2).run(["image": input]), viaONNX = try Self.model.get().features(input)
+        for name in ["p2", "p3", "p4"] {
+            let c = compare(viaBuilder[name]!, try ref("\(name).npy"))
+            XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, "\(name) builder vs PyTorch: \(c.worst)")
+            let c2 = compare(viaBuilder[name]!, viaONNX[name]!)
+            XCTAssertLessThanOrEqual(c2.relativeToMax, 1e-5, "\(name) builder vs ONNX: \(c2.worst)")
         }
     }
 
