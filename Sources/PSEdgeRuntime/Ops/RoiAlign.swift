@@ -74,14 +74,24 @@ public enum RoIAlign {
         let (n, c, h, w) = shape
         let (oh, ow, sampling, spatialScale, halfPixel, isMax) = (p.outputHeight, p.outputWidth, p.samplingRatio, p.spatialScale, p.halfPixel, p.max)
         let numRois = batchIndices.count
-        // Sample table of one roi: 4 positions and 4 weights per sample.
-        var pos = [Int](), wts = [Float]()
-        for r in 0..<numRois {
+        // Many RoIs: split the RoIs over the pool (one dispatch); few: split each RoI's channels.
+        if numRois >= 2 * pool.threads {
+            pool.parallelChunks(numRois) { range in
+                var pos = [Int](), wts = [Float]()
+                for r in range { poolRoI(r, &pos, &wts, channelPool: ThreadPool.serial) }
+            }
+        } else {
+            var pos = [Int](), wts = [Float]()
+            for r in 0..<numRois { poolRoI(r, &pos, &wts, channelPool: pool) }
+        }
+
+        // One RoI: its sample table (4 positions and 4 weights per sample), then every channel.
+        func poolRoI(_ r: Int, _ pos: inout [Int], _ wts: inout [Float], channelPool: ThreadPool) {
             let bi = batchIndices[r]
             let out = y + r * c * oh * ow
             guard bi >= 0, bi < n else {
                 out.update(repeating: 0, count: c * oh * ow)
-                continue
+                return
             }
             let offset = halfPixel ? 0.5 : 0
             let sw = Double(rois[4 * r]) * spatialScale - offset
@@ -125,7 +135,7 @@ public enum RoIAlign {
             pos.withUnsafeBufferPointer { pb in
                 wts.withUnsafeBufferPointer { wb in
                     let p = pb.baseAddress, wt = wb.baseAddress
-                    pool.parallelChunks(c, minChunk: max(1, 2048 / max(1, oh * ow * samples))) { chans in
+                    channelPool.parallelChunks(c, minChunk: max(1, 2048 / max(1, oh * ow * samples))) { chans in
                         for ch in chans {
                             let plane = x + (bi * c + ch) * h * w
                             let o = out + ch * oh * ow
