@@ -138,8 +138,9 @@ public final class Plan {
             }
             if dst.byteCount > 0 { dst.raw.copyMemory(from: given.raw, byteCount: dst.byteCount) }
         }
-        // OpenBLAS's thread count is process-wide: set it to this plan's for the duration of the run.
-        pse_blas_set_threads(Int32(pool.threads))
+        // One set of threads: the pool's. BLAS calls run single-threaded; the kernels split large products over the
+        // pool (pse_sgemm_pool), so OpenBLAS's threads never spin beside ours.
+        pse_blas_set_threads(1)
         for step in steps {
             if step.kernel.aliasesInput != nil, step.inputs.first??.raw == step.outputs.first?.raw {
                 observe?(step.node, step.outputs)

@@ -28,6 +28,13 @@ pse_cpu_features pse_cpu_detect(void);
 /// Name of the kernel family chosen for this CPU ("avx2", "avx512", "neon", "scalar").
 const char *pse_cpu_kernel_family(void);
 void pse_blas_set_threads(int threads);
+/// pse_sgemm split over `pool` (N at multiples of 16 columns, or M at multiples of PSE_ROW_BLOCK rows), each part a
+/// single-threaded BLAS call: same results as one call. Small products run in one call.
+void pse_sgemm_pool(pse_pool *pool, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *b, int ldb, float beta, float *c, int ldc);
+/// pse_sgemm_row_uniform split over `pool` along N.
+void pse_sgemm_row_uniform_pool(pse_pool *pool, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                                float *c, int ldc);
 
 /// C[m,n] = alpha * op(A) * op(B) + beta * C, row-major, fp32 (OpenBLAS).
 void pse_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,

@@ -232,12 +232,14 @@ enum EinsumOp {
             if k == 0 {
                 c.update(repeating: 0, count: nb * m * n)
             } else if nb == 1 {
-                pse_sgemm(0, 0, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
+                pse_sgemm_pool(pool.pool, 0, 0, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
             } else {
-                // Serial over the batch: each sgemm is threaded by BLAS itself.
-                for i in 0..<nb {
-                    pse_sgemm(0, 0, Int32(m), Int32(n), Int32(k), 1, a + i * m * k, Int32(k), b + i * k * n, Int32(n), 0,
-                              c + i * m * n, Int32(n))
+                // Side by side over the batch (BLAS is single-threaded in a plan).
+                pool.parallelChunks(nb) { range in
+                    for i in range {
+                        pse_sgemm(0, 0, Int32(m), Int32(n), Int32(k), 1, a + i * m * k, Int32(k), b + i * k * n, Int32(n), 0,
+                                  c + i * m * n, Int32(n))
+                    }
                 }
             }
             if !idC { permute(UnsafePointer(c), cShape, permOut, outs[0].pointer(Float.self), pool) }

@@ -53,7 +53,7 @@ struct FusedMatMulKernel: Kernel {
 
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
         let y = outputs[0].pointer(Float.self)
-        pse_sgemm(0, 0, Int32(m), Int32(n), Int32(k), 1, inputs[0]!.pointer(Float.self), Int32(k),
+        pse_sgemm_pool(pool.pool, 0, 0, Int32(m), Int32(n), Int32(k), 1, inputs[0]!.pointer(Float.self), Int32(k),
                   inputs[1]!.pointer(Float.self), Int32(n), 0, y, Int32(n))
         let bias: UnsafePointer<Float>? = hasBias ? UnsafePointer(inputs[2]!.pointer(Float.self)) : nil
         let res: UnsafePointer<Float>? = hasResidual ? UnsafePointer(inputs[3]!.pointer(Float.self)) : nil
@@ -178,10 +178,7 @@ struct AttentionKernel: Kernel {
         let tq = min(qTile, lq), tk = min(kTile, lk)
         let qTiles = (lq + tq - 1) / tq
         let items = batch * heads * qTiles
-        // The tiles are small GEMMs run side by side on the pool's threads: BLAS must not fan out under them.
-        let parallel = pool.threads > 1 && items > 1
-        if parallel { pse_blas_set_threads(1) }
-        defer { if parallel { pse_blas_set_threads(Int32(pool.threads)) } }
+        // The tiles are small GEMMs run side by side on the pool's threads (BLAS is single-threaded in a plan).
         pool.parallelChunks(items) { range in
             // Per chunk: the score tile and the running max and sum of each query row.
             let s = UnsafeMutablePointer<Float>.allocate(capacity: tq * tk + 2 * tq)

@@ -141,7 +141,7 @@ struct ConvKernel: Kernel {
                                Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), cols)
                     src = UnsafePointer(cols)
                 }
-                pse_sgemm_row_uniform(Int32(mg), Int32(plane), Int32(k), wt + gi * mg * k, Int32(k), src, Int32(plane), yout, Int32(plane))
+                pse_sgemm_row_uniform_pool(pool.pool, Int32(mg), Int32(plane), Int32(k), wt + gi * mg * k, Int32(k), src, Int32(plane), yout, Int32(plane))
             }
         }
         if !epilogue.isIdentity(bias: bias != nil, residual: residual != nil) {
@@ -257,7 +257,7 @@ struct ConvTransposeKernel: Kernel {
         for b in 0..<n {
             for gi in 0..<groups {
                 // cols[mg*kh*kw, h*w] = W_g^T · X_g, then scatter-add into the output image.
-                pse_sgemm(1, 0, Int32(k), Int32(hw), Int32(cg), 1, wt + gi * cg * k, Int32(k), x + (b * c + gi * cg) * hw, Int32(hw), 0, cols, Int32(hw))
+                pse_sgemm_pool(pool.pool, 1, 0, Int32(k), Int32(hw), Int32(cg), 1, wt + gi * cg * k, Int32(k), x + (b * c + gi * cg) * hw, Int32(hw), 0, cols, Int32(hw))
                 pse_col2im(cols, Int32(mg), Int32(oh), Int32(ow), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
                            Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(h), Int32(w), y + (b * m + gi * mg) * plane)
             }
@@ -303,7 +303,7 @@ struct GemmKernel: Kernel {
             cPlan.forEachSpan(pool: .serial) { o, offs, len in for i in 0..<len { y[o + i] = beta * c[offs[1] + i * s] } }
             betaEff = 1
         }
-        pse_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, inputs[0]!.pointer(Float.self),
+        pse_sgemm_pool(pool.pool, transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, inputs[0]!.pointer(Float.self),
                   Int32(transA ? m : k), inputs[1]!.pointer(Float.self), Int32(transB ? k : n), betaEff, y, Int32(n))
     }
 }
@@ -351,14 +351,21 @@ struct MatMulKernel: Kernel {
         let a = inputs[0]!.pointer(Float.self), b = inputs[1]!.pointer(Float.self), y = outputs[0].pointer(Float.self)
         let count = batch.reduce(1, *)
         if foldBatch {
-            pse_sgemm(0, 0, Int32(count * m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, y, Int32(n))
+            pse_sgemm_pool(pool.pool, 0, 0, Int32(count * m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, y, Int32(n))
             return
         }
-        for i in 0..<count {
+        // Batched products: large ones split inside, small ones side by side (BLAS is single-threaded in a plan).
+        let (m, n, k, batch, aStrides, bStrides) = (self.m, self.n, self.k, self.batch, aBatchStrides, bBatchStrides)
+        func one(_ i: Int, _ p: ThreadPool) {
             var rem = i, ao = 0, bo = 0
             var d = batch.count - 1
-            while d >= 0 { let j = rem % batch[d]; rem /= batch[d]; ao += j * aBatchStrides[d]; bo += j * bBatchStrides[d]; d -= 1 }
-            pse_sgemm(0, 0, Int32(m), Int32(n), Int32(k), 1, a + ao, Int32(k), b + bo, Int32(n), 0, y + i * m * n, Int32(n))
+            while d >= 0 { let j = rem % batch[d]; rem /= batch[d]; ao += j * aStrides[d]; bo += j * bStrides[d]; d -= 1 }
+            pse_sgemm_pool(p.pool, 0, 0, Int32(m), Int32(n), Int32(k), 1, a + ao, Int32(k), b + bo, Int32(n), 0, y + i * m * n, Int32(n))
+        }
+        if m * n * k >= 1 << 18 {
+            for i in 0..<count { one(i, pool) }
+        } else {
+            pool.parallelChunks(count) { range in for i in range { one(i, .serial) } }
         }
     }
 }

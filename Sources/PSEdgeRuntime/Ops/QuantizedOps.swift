@@ -135,7 +135,7 @@ struct QConvKernel: Kernel {
                         pse_im2col(xin, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
                                    Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow), cols)
                     }
-                    pse_sgemm_row_uniform(Int32(mg), Int32(plane), Int32(k), wf, Int32(k), pointwise ? xin : cols, Int32(plane),
+                    pse_sgemm_row_uniform_pool(pool.pool, Int32(mg), Int32(plane), Int32(k), wf, Int32(k), pointwise ? xin : cols, Int32(plane),
                                           y + (b * c.m + gi * mg) * plane, Int32(plane))
                 }
             }
@@ -247,7 +247,7 @@ struct QMatMulKernel: Kernel {
         if q.mode == .weightOnly {
             let wf = pool.scratch(floats: k * n)
             for i in 0..<k { for j in 0..<n { wf[i * n + j] = Float(wq[i * n + j]) * ws[j] } }
-            pse_sgemm(0, 0, Int32(rows), Int32(n), Int32(k), 1, a, Int32(k), wf, Int32(n), 0, y, Int32(n))
+            pse_sgemm_pool(pool.pool, 0, 0, Int32(rows), Int32(n), Int32(k), 1, a, Int32(k), wf, Int32(n), 0, y, Int32(n))
         } else {
             let buf = pool.scratch(bytes: [rows * k, rows * n * 4, rows * 8])
             let aq = buf[0].assumingMemoryBound(to: UInt8.self), acc = buf[1].assumingMemoryBound(to: Int32.self)
