@@ -447,20 +447,13 @@ private final class UNetGraph {
 
     /// Multi-head attention (diffusers Attention with AttnProcessor2_0): softmax(q kᵀ / √d) v, then to_out.0.
     func attention(_ x: Value, _ context: Value, _ p: String, heads: Int, taps: inout Taps) throws -> Value {
-        let (batch, nq, dim) = (x.shape[0], x.shape[1], x.shape[2])
-        let nk = context.shape[1]
-        let inner = heads * (dim / heads), d = inner / heads
+        let dim = x.shape[2]
+        let inner = heads * (dim / heads)
         let q = try linear(x, "\(p).to_q", out: inner, bias: false, taps: &taps)
         let k = try linear(context, "\(p).to_k", out: inner, bias: false, taps: &taps)
         let v = try linear(context, "\(p).to_v", out: inner, bias: false, taps: &taps)
-        let qh = b.transpose(try b.reshape(q, [batch, nq, heads, d], scope: "\(p)/heads"), [0, 2, 1, 3], scope: "\(p)/q_heads")
-        let kt = b.transpose(try b.reshape(k, [batch, nk, heads, d], scope: "\(p)/heads"), [0, 2, 3, 1], scope: "\(p)/k_heads")
-        let vh = b.transpose(try b.reshape(v, [batch, nk, heads, d], scope: "\(p)/heads"), [0, 2, 1, 3], scope: "\(p)/v_heads")
-        let scores = try b.scale(try b.matmul(qh, kt, scope: "\(p)/scores"), by: 1 / Float(d).squareRoot(), scope: "\(p)/scores")
-        let probs = b.softmax(scores, axis: -1, scope: "\(p).probs")
+        let (merged, probs) = try b.scaledDotProductAttention(q: q, k: k, v: v, heads: heads, scope: p, probsScope: "\(p).probs")
         try taps.offer("\(p).probs", probs)
-        let o = try b.matmul(probs, vh, scope: "\(p)/context")
-        let merged = try b.reshape(b.transpose(o, [0, 2, 1, 3], scope: "\(p)/merge_heads"), [batch, nq, inner], scope: "\(p)/merge_heads")
         let out = try linear(merged, "\(p).to_out.0", out: dim, bias: true, taps: &taps)
         try taps.offer(p, out)
         return out
