@@ -68,7 +68,7 @@ func resolve(_ file: String, in directory: String) -> String {
 
 extension PipelineSpec.BuilderSpec {
     /// The part's graph from safetensors + config, through the same passes as an imported ONNX graph.
-    func build(directory: String, weights: String, report: inout PassReport) throws -> Graph {
+    func build(directory: String, weights: String, inputShapes: [String: [Int]] = [:], report: inout PassReport) throws -> Graph {
         let state = try StateDict(path: weights)
         var g: Graph
         switch kind {
@@ -76,8 +76,11 @@ extension PipelineSpec.BuilderSpec {
             guard let u = unetConfig else { throw PipelineError.invalidModel("'\(directory)': builder diffusion-unet needs unet_config") }
             let c = try DiffusionFeatureBackbone.Config.load(configPath: resolve(config, in: directory), unetConfigPath: resolve(u, in: directory))
             g = try DiffusionFeatureBackbone.build(config: c, weights: state)
+        case "psdiff-head":
+            g = try PersonSearchHeads.build(part: "cdl_head", configPath: resolve(config, in: directory), weightsPath: weights,
+                                            inputShapes: inputShapes)
         default:
-            throw PipelineError.invalidModel("'\(directory)': unknown builder kind '\(kind)' (supported: diffusion-unet)")
+            throw PipelineError.invalidModel("'\(directory)': unknown builder kind '\(kind)' (supported: diffusion-unet, psdiff-head)")
         }
         report.add("build", "\(kind): \(g.nodes.count) nodes")
         g = try StaticShapes.run(g, options: StaticShapes.Options(), report: &report)

@@ -50,9 +50,28 @@ final class DefaultModelTests: XCTestCase {
         }
     }
 
+    /// The whole model from safetensors + configs (backbone and head builders): the DDIM loop gives what the ONNX
+    /// parts give.
+    func testBuilderPathDetectsLikeONNXPath() throws {
+        let built = try PersonSearchModel(directory: Self.dir, precision: .fp32, threads: 2, source: .builder)
+        let image = try ImageCodec.read(path: "\(Self.dir)/reference/image.png")
+        for steps in [1, 4] {
+            let a = try built.detect(image, steps: steps, seed: 3), b = try Self.model.get().detect(image, steps: steps, seed: 3)
+            XCTAssertEqual(a.count, b.count, "steps \(steps)")
+            for (x, y) in zip(a, b) {
+                for (u, v) in zip(x.box.array, y.box.array) { XCTAssertEqual(u, v, accuracy: 1e-2, "steps \(steps)") }
+                XCTAssertGreaterThanOrEqual(cosineSimilarity(x.embedding, y.embedding), 0.9999)
+            }
+        }
+    }
+
     /// From the reference features and noise: boxes within 1e-3 relative, embeddings cosine ≥ 0.9999, every step count.
     func testDDIMLoopMatchesPyTorchAtEveryStepCount() throws {
-        let m = try Self.model.get()
+        try checkDDIMLoop(try Self.model.get(), "ONNX parts")
+        try checkDDIMLoop(try PersonSearchModel(directory: Self.dir, precision: .fp32, threads: 2, source: .builder), "safetensors builders")
+    }
+
+    func checkDDIMLoop(_ m: PersonSearchModel, _ path: String) throws {
         var features: [String: Tensor] = [:]
         for name in ["p2", "p3", "p4"] { features[name] = try ref("\(name).npy") }
         var arrays: [String: [Float]] = [:]
@@ -72,7 +91,7 @@ final class DefaultModelTests: XCTestCase {
                 let dim = emb.shape[1]
                 worstCos = min(worstCos, cosineSimilarity(d.embedding, Array(emb.floats[(i * dim)..<((i + 1) * dim)])))
             }
-            print("default model, \(steps) steps: \(dets.count) detections, worst box error \(worstBox) (relative), worst embedding cosine \(worstCos)")
+            print("default model (\(path)), \(steps) steps: \(dets.count) detections, worst box error \(worstBox) (relative), worst embedding cosine \(worstCos)")
             XCTAssertLessThanOrEqual(worstBox, 1e-3, "steps \(steps)")
             XCTAssertGreaterThanOrEqual(worstCos, 0.9999, "steps \(steps)")
         }
