@@ -56,7 +56,9 @@ final class DefaultModelTests: XCTestCase {
         let built = try PersonSearchModel(directory: Self.dir, precision: .fp32, threads: 2, source: .builder)
         let image = try ImageCodec.read(path: "\(Self.dir)/reference/image.png")
         for steps in [1, 4] {
-            let a = try built.detect(image, steps: steps, seed: 3), b = try Self.model.get().detect(image, steps: steps, seed: 3)
+            // Sorted by position: detections whose scores tie may come out in either order.
+            func byPosition(_ d: [Detection]) -> [Detection] { d.sorted { ($0.box.x1, $0.box.y1, $0.score) < ($1.box.x1, $1.box.y1, $1.score) } }
+            let a = byPosition(try built.detect(image, steps: steps, seed: 3)), b = byPosition(try Self.model.get().detect(image, steps: steps, seed: 3))
             XCTAssertEqual(a.count, b.count, "steps \(steps)")
             for (x, y) in zip(a, b) {
                 for (u, v) in zip(x.box.array, y.box.array) { XCTAssertEqual(u, v, accuracy: 1e-2, "steps \(steps)") }
@@ -85,11 +87,20 @@ final class DefaultModelTests: XCTestCase {
             guard dets.count == scores.count else { continue }
             let scale = boxes.map(abs).max() ?? 1
             var worstBox: Float = 0, worstCos: Float = 1
-            for (i, d) in dets.enumerated() {
-                for (a, b) in zip(d.box.array, boxes[(4 * i)..<(4 * i + 4)]) { worstBox = max(worstBox, abs(a - b) / scale) }
-                XCTAssertEqual(d.score, scores[i], accuracy: 1e-4)
-                let dim = emb.shape[1]
-                worstCos = min(worstCos, cosineSimilarity(d.embedding, Array(emb.floats[(i * dim)..<((i + 1) * dim)])))
+            // Detections whose scores tie to ~1e-7 may come out in either order: pair each reference detection with
+            // the unused Swift detection of (nearly) the same score and the closest box.
+            var used = Set<Int>()
+            let dim = emb.shape[1]
+            for i in 0..<scores.count {
+                let refBox = Array(boxes[(4 * i)..<(4 * i + 4)])
+                func distance(_ j: Int) -> Float { zip(dets[j].box.array, refBox).map { abs($0 - $1) }.max()! }
+                guard let j = dets.indices.filter({ !used.contains($0) && abs(dets[$0].score - scores[i]) <= 1e-4 }).min(by: { distance($0) < distance($1) }) else {
+                    XCTFail("steps \(steps): no detection with score \(scores[i])")
+                    continue
+                }
+                used.insert(j)
+                worstBox = max(worstBox, distance(j) / scale)
+                worstCos = min(worstCos, cosineSimilarity(dets[j].embedding, Array(emb.floats[(i * dim)..<((i + 1) * dim)])))
             }
             print("default model (\(path)), \(steps) steps: \(dets.count) detections, worst box error \(worstBox) (relative), worst embedding cosine \(worstCos)")
             XCTAssertLessThanOrEqual(worstBox, 1e-3, "steps \(steps)")
