@@ -59,12 +59,16 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Never use dynamic (run-time) activation ranges.")
     var noDynamic = false
 
+    @Flag(help: "For a package: build its parts from the safetensors weights and configs (its builder entries) instead of its ONNX files.")
+    var fromWeights = false
+
     @Option(help: "Threads for calibration runs.")
     var threads: Int = 1
 
     func run() throws {
         try reportingErrors {
             if Self.isPackage(model) { return try convertPackage() }
+            if fromWeights { throw PSEdgeError.invalid("--from-weights applies to model packages (a directory with pipeline.json)") }
             guard try builder != nil || ModelFileKind(path: model) == .onnx else {
                 throw PSEdgeError.invalid("convert expects an .onnx model (or .safetensors weights with --builder), got '\(model)'")
             }

@@ -14,7 +14,7 @@ extension ConvertCommand {
 
     func convertPackage() throws {
         var spec = try PipelineSpec.load(directory: model)
-        guard builder == nil, outputs == nil, shapes.isEmpty, fixes.isEmpty else {
+        guard builder == nil, outputs == nil, shapes.isEmpty, fixes.isEmpty, config == nil else {
             throw PSEdgeError.invalid("a model package is converted as a whole: --builder, --outputs, --shape and --fix do not apply")
         }
         if let q = quantize, q != "int8" { throw PSEdgeError.invalid("--quantize \(q): a package is quantized with int8") }
@@ -42,7 +42,7 @@ extension ConvertCommand {
         var passReport = PassReport()
         func path(_ f: String) -> String { (dir as NSString).appendingPathComponent(f) }
         func graph(_ files: PipelineSpec.PartFiles, _ part: String) throws -> Graph {
-            var g = try files.graph(in: model, part: part, precision: .fp32)
+            var g = try files.graph(in: model, part: part, precision: .fp32, source: fromWeights ? .builder : .onnx, weights: spec.weights)
             g.metadata["converter"] = "psedge \(PSEdgeVersion.string)"
             return g
         }
