@@ -3,7 +3,7 @@ import PSEdgeIR
 import PSEdgeModels
 import XCTest
 
-/// The DiffPS heads built from weights.safetensors + config.json (Models/Builders/DiffPS*.swift), each part against
+/// The DiffPS heads built from weights.safetensors + config.json (Models/Builders/DiffPSHeads*.swift), each part against
 /// the PyTorch reference outputs of the diffps_small fixture and against its ONNX export run by PSEdge.
 final class DiffPSHeadBuilderTests: XCTestCase {
     /// Builds `part` through the public entry point with the fixture's input sizes, checks its interface against the
