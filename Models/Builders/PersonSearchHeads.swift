@@ -15,7 +15,7 @@ import PSEdgeSafetensors
 /// `inputShapes` fixes input sizes by input name (PSEdge graphs are static); inputs not given take the sizes the
 /// config file records or implies (image size / stride, num_proposals…).
 public enum PersonSearchHeads {
-    public static let parts = ["cdl_head"]
+    public static let parts = ["cdl_head"] + DiffPSHeads.Part.allCases.map(\.rawValue)
 
     public static func build(part: String, configPath: String, weightsPath: String,
                              inputShapes: [String: [Int]] = [:]) throws -> Graph {
@@ -27,7 +27,10 @@ public enum PersonSearchHeads {
             let weights = StateDict(file, prefix: try modulePrefix(file, anchor: "time_mlp.1.weight", part: part))
             return try PSDiffHeadBuilder.build(config: c, weights: weights, inputs: shapes)
         }
-        throw PSEdgeError.invalid("unknown head part '\(part)' (parts: \(parts.joined(separator: ", ")))")
+        guard let p = DiffPSHeads.Part(rawValue: part) else {
+            throw PSEdgeError.invalid("unknown head part '\(part)' (parts: \(parts.joined(separator: ", ")))")
+        }
+        return try DiffPSHeads.build(part: p, configPath: configPath, file: file, inputShapes: inputShapes)
     }
 
     /// The prefix ("head.", "psdiff.head.", "") in front of the module names: whatever precedes `anchor` in the one

@@ -128,4 +128,27 @@ final class PSDiffHeadBuilderTests: XCTestCase {
         let second = try runBuilt(one, inputs)
         checkOutputs(chained, second, rtol: 1e-4, atol: 1e-5, "two CDLs vs one CDL twice")
     }
+
+    /// Batch 2: two images (the same features) with different boxes, embeddings and timesteps (steps 1 and 2 of the
+    /// 4-step run, t = 749 and 499) give each image's torch outputs: RoIs, attention and time stay per image.
+    func testBatchOfTwoImagesWithTheirOwnTimesteps() throws {
+        let fx = try HeadFixture("psdiff_small")
+        func cat(_ a: Tensor, _ b: Tensor) -> Tensor { Tensor(a.floats + b.floats, shape: [2] + a.shape.dropFirst()) }
+        var feeds: [String: Tensor] = [:]
+        for p in ["p2", "p3", "p4", "p5"] {
+            let f = try fx.npy("features/\(p).npy")
+            feeds[p] = cat(f, f)
+        }
+        let steps = ["outputs_steps4/step1_", "outputs_steps4/step2_"]
+        feeds["boxes"] = cat(try fx.npy(steps[0] + "boxes_in.npy"), try fx.npy(steps[1] + "boxes_in.npy"))
+        feeds["emb_in"] = cat(try fx.npy(steps[0] + "emb_in.npy"), try fx.npy(steps[1] + "emb_in.npy"))
+        feeds["t"] = Tensor([749, 499], shape: [2])
+        let graph = try PersonSearchHeads.build(part: "cdl_head", configPath: fx.configPath, weightsPath: fx.weightsPath,
+                                                inputShapes: feeds.mapValues(\.shape))
+        var expected: [String: Tensor] = [:]
+        for name in PSDiffHeadBuilder.outputNames {
+            expected[name] = cat(try fx.npy(steps[0] + "\(name).npy"), try fx.npy(steps[1] + "\(name).npy"))
+        }
+        checkOutputs(try runBuilt(graph, feeds), expected, rtol: fx.rtol, atol: fx.atol, "batch of 2")
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PSEdgeIR
 import PSEdgeModels
+import PSEdgeSafetensors
 import XCTest
 
 /// `PersonSearchHeads.build` refuses what it cannot build, naming the part, the tensor, the config key or the input.
@@ -75,6 +76,43 @@ final class PersonSearchHeadsErrorTests: XCTestCase {
         let diffps = try HeadFixture("diffps_small")
         assertHeadError(["has no tensor 'time_mlp.1.weight'", "not the weights of the cdl_head part"]) {
             try PersonSearchHeads.build(part: "cdl_head", configPath: fx.configPath, weightsPath: diffps.weightsPath)
+        }
+    }
+
+    func testDiffPSHeadErrorsNameTheTensorKeyOrInput() throws {
+        let fx = try HeadFixture("diffps_small")
+        let weights = try weightsRenaming(fx, "rpn.head.bbox_pred.bias", to: "rpn.head.bbox_pred.biax")
+        assertHeadError(["has no tensor 'rpn.head.bbox_pred.bias'", "[60]"]) {
+            try PersonSearchHeads.build(part: "rpn_head", configPath: fx.configPath, weightsPath: weights)
+        }
+        assertHeadError(["text_dim = 32", "proj_dim (64)"]) {
+            try PersonSearchHeads.build(part: "reid_head", configPath: try self.editedConfig(fx, "\"text_dim\": 64", "\"text_dim\": 32"),
+                                        weightsPath: fx.weightsPath)
+        }
+        let taps = "\"tap_channels\": [\n      64,\n      32,\n      16\n    ]"
+        assertHeadError(["tap_channels", "should have 3 values"]) {
+            try PersonSearchHeads.build(part: "aggregation", configPath: try self.editedConfig(fx, taps, "\"tap_channels\": [64, 32]"),
+                                        weightsPath: fx.weightsPath)
+        }
+        assertHeadError(["reid_head: rois=2x32x24x12 should be Bx64xHxW"]) {
+            try PersonSearchHeads.build(part: "reid_head", configPath: fx.configPath, weightsPath: fx.weightsPath,
+                                        inputShapes: ["rois": [2, 32, 24, 12]])
+        }
+        assertHeadError(["rpn_head has no input 'feat_reid'", "feat_det"]) {
+            try PersonSearchHeads.build(part: "rpn_head", configPath: fx.configPath, weightsPath: fx.weightsPath,
+                                        inputShapes: ["feat_reid": [1, 64, 16, 16]])
+        }
+        let psdiff = try HeadFixture("psdiff_small")
+        assertHeadError(["has no tensor 'reid_roi_heads.sfan.part_weights'", "reid_head"]) {
+            try PersonSearchHeads.build(part: "reid_head", configPath: fx.configPath, weightsPath: psdiff.weightsPath)
+        }
+        // The wavelet buffers must be Haar filters: the graph hard-codes them.
+        let file = try SafetensorsFile.load(path: fx.weightsPath)
+        var tensors = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0.tensor) })
+        let name = "reid_frq_aggregation_network.frm_level3.IDWT.g1_row"
+        tensors[name] = Tensor([0.5, -0.5], shape: [1, 1, 1, 2])
+        assertHeadError(["'\(name)' = [0.5, -0.5] is not the Haar filter", "only Haar wavelets"]) {
+            try DiffPSHeads.build(part: .aggregation, config: try DiffPSHeads.Config.load(path: fx.configPath), weights: StateDict(tensors))
         }
     }
 }
