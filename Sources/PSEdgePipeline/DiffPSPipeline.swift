@@ -22,11 +22,18 @@ public final class DiffPSPipeline {
         public var roiSamplingRatio: Int
     }
 
-    /// The graphs of the four parts, by name: aggregation, rpn_head, box_head, reid_head.
+    /// The four parts. The RoI heads take a variable number of RoIs, so they come as functions giving the graph
+    /// for a RoI count (built or shape-fixed on demand, then cached).
     public struct Parts {
-        public var aggregation: Graph, rpnHead: Graph, boxHead: Graph, reidHead: Graph
-        public init(aggregation: Graph, rpnHead: Graph, boxHead: Graph, reidHead: Graph) {
+        public var aggregation: Graph, rpnHead: Graph
+        public var boxHead: (Int) throws -> Graph, reidHead: (Int) throws -> Graph
+        public init(aggregation: Graph, rpnHead: Graph, boxHead: @escaping (Int) throws -> Graph, reidHead: @escaping (Int) throws -> Graph) {
             (self.aggregation, self.rpnHead, self.boxHead, self.reidHead) = (aggregation, rpnHead, boxHead, reidHead)
+        }
+        /// Heads whose RoI dimension is symbolic (ONNX exports): the dimension is fixed per count.
+        public init(aggregation: Graph, rpnHead: Graph, boxHead: Graph, reidHead: Graph) {
+            self.init(aggregation: aggregation, rpnHead: rpnHead, boxHead: { try DiffPSPipeline.withRoICount(boxHead, $0) },
+                      reidHead: { try DiffPSPipeline.withRoICount(reidHead, $0) })
         }
     }
 
@@ -40,7 +47,7 @@ public final class DiffPSPipeline {
     public let crossMapTap: String
     let beta: Float, gamma: Float
     let aggregation: Plan, rpnHead: Plan
-    let boxHead: Graph, reidHead: Graph
+    let boxHead: (Int) throws -> Graph, reidHead: (Int) throws -> Graph
     private var boxPlans: [Int: Plan] = [:], reidPlans: [Int: Plan] = [:]
     let pool: ThreadPool
 
@@ -69,15 +76,15 @@ public final class DiffPSPipeline {
     }
 
     /// A head whose first dimension (the number of RoIs) is symbolic, planned for `count` RoIs (cached).
-    private func plan(_ graph: Graph, count: Int, cache: inout [Int: Plan], fix: (Graph, Int) throws -> Graph) throws -> Plan {
+    private func plan(_ graph: (Int) throws -> Graph, count: Int, cache: inout [Int: Plan]) throws -> Plan {
         if let p = cache[count] { return p }
-        let p = try Plan(graph: try fix(graph, count), pool: pool)
+        let p = try Plan(graph: try graph(count), pool: pool)
         cache[count] = p
         return p
     }
 
     /// The head with its RoI dimension fixed to `count`, shapes inferred and constants folded.
-    static func withRoICount(_ g: Graph, _ count: Int) throws -> Graph {
+    public static func withRoICount(_ g: Graph, _ count: Int) throws -> Graph {
         guard let input = g.inputs.first, let shape = input.type?.shape, !shape.isEmpty else {
             throw PipelineError.invalidModel("the head graph '\(g.name)' has no RoI input")
         }
@@ -125,7 +132,7 @@ public final class DiffPSPipeline {
         if !proposals.isEmpty {
             let rois = RoIAlign.pool(featDet, rois: proposals.flatMap(\.array), batchIndices: [Int](repeating: 0, count: proposals.count),
                                      parameters: detParams, pool: pool)
-            let head = try plan(boxHead, count: proposals.count, cache: &boxPlans, fix: Self.withRoICount)
+            let head = try plan(boxHead, count: proposals.count, cache: &boxPlans)
             let out = try head.run(["rois": rois])
             guard let logits = out["cls_logits"], let reg = out["box_regression"] else { throw PipelineError.invalidModel("the box_head graph must output cls_logits and box_regression") }
             inter["det_cls_logits"] = logits.floats
@@ -141,7 +148,7 @@ public final class DiffPSPipeline {
             guard !bs.isEmpty else { return [] }
             let rois = RoIAlign.pool(featReid, rois: bs.flatMap(\.array), batchIndices: [Int](repeating: 0, count: bs.count),
                                      parameters: reidParams, pool: pool)
-            let head = try plan(reidHead, count: bs.count, cache: &reidPlans, fix: Self.withRoICount)
+            let head = try plan(reidHead, count: bs.count, cache: &reidPlans)
             guard let e = try head.run(["rois": rois])["embeddings"] else { throw PipelineError.invalidModel("the reid_head graph must output embeddings") }
             let d = e.shape[1]
             let f = e.floats

@@ -1,6 +1,7 @@
 import Foundation
 import PSEdgeFormat
 import PSEdgeIR
+import PSEdgeModels
 import PSEdgeONNX
 import PSEdgePasses
 import PSEdgePipeline
@@ -32,6 +33,22 @@ final class DiffPSPipelineTests: XCTestCase {
     func testPipelineMatchesReference() throws {
         let pipeline = try DiffPSPipeline(configPath: Self.dir + "/config.json", weightsPath: Self.dir + "/weights.safetensors",
                                           parts: try Self.onnxParts(), crossMapTap: Self.crossMap)
+        try checkAgainstReference(pipeline)
+    }
+
+    /// The same pipeline with its four parts built from weights.safetensors + config.json (Models/Builders).
+    func testPipelineWithBuilderPartsMatchesReference() throws {
+        func part(_ name: String, _ shapes: [String: [Int]] = [:]) throws -> Graph {
+            var report = PassReport()
+            let g = try PersonSearchHeads.build(part: name, configPath: Self.dir + "/config.json", weightsPath: Self.dir + "/weights.safetensors",
+                                                inputShapes: shapes)
+            return try Optimizer.run(try StaticShapes.run(g, report: &report), report: &report)
+        }
+        let parts = DiffPSPipeline.Parts(aggregation: try part("aggregation"), rpnHead: try part("rpn_head"),
+                                         boxHead: { try part("box_head", ["rois": [$0, 64, 14, 14]]) },
+                                         reidHead: { try part("reid_head", ["rois": [$0, 64, 24, 12]]) })
+        let pipeline = try DiffPSPipeline(configPath: Self.dir + "/config.json", weightsPath: Self.dir + "/weights.safetensors",
+                                          parts: parts, crossMapTap: Self.crossMap)
         try checkAgainstReference(pipeline)
     }
 
