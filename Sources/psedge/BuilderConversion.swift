@@ -42,8 +42,11 @@ func convertWithBuilder(_ builder: String, weightsPath: String, configPath: Stri
             (config.batch, config.height, config.width) = (dims[0], dims[2], dims[3])
         }
         graph = try TorchvisionShuffleNetV2.build(config: config, weights: weights, outputs: settings.outputs)
+    case let part where PersonSearchHeads.parts.contains(part):
+        guard let configPath else { throw PSEdgeError.invalid("--builder \(part) needs --config (the model's config.json)") }
+        graph = try PersonSearchHeads.build(part: part, configPath: configPath, weightsPath: weightsPath, inputShapes: settings.inputShapes)
     default:
-        throw PSEdgeError.invalid("--builder \(builder): expected unet (diffusers UNet2DConditionModel), resnet (torchvision ResNet) or shufflenet (torchvision ShuffleNetV2)")
+        throw PSEdgeError.invalid("--builder \(builder): expected unet (diffusers UNet2DConditionModel), resnet (torchvision ResNet) shufflenet (torchvision ShuffleNetV2), or a person-search head: \(PersonSearchHeads.parts.joined(separator: ", "))")
     }
     report.add("build", "\(builder): \(graph.nodes.count) nodes, \(graph.initializers.count) initializers, outputs \(graph.outputs.map(\.name).joined(separator: ","))")
     if let unused = graph.metadata["unused_weights"] {

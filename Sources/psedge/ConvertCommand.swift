@@ -14,7 +14,7 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "The model to convert (.onnx), its weights (.safetensors) with --builder, or a person-search package (a directory with pipeline.json).")
     var model: String
 
-    @Option(help: "Build the graph from the .safetensors weights: unet (diffusers UNet2DConditionModel), resnet (torchvision ResNet) or shufflenet (torchvision ShuffleNetV2). --outputs then names module outputs (taps).")
+    @Option(help: "Build the graph from the .safetensors weights: unet (diffusers UNet2DConditionModel), resnet (torchvision ResNet), shufflenet (torchvision ShuffleNetV2), or a person-search head: cdl_head (PSDiff), aggregation, rpn_head, box_head, reid_head (DiffPS). --outputs then names module outputs (taps).")
     var builder: String?
 
     @Option(help: "The builder's config: diffusers config.json for unet; {\"depth\": 50, \"num_classes\": 1000} for resnet (inferred from the weights if omitted).")
