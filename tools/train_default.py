@@ -201,11 +201,14 @@ class HeadTrainer:
                        "reid": float(reid.detach() if torch.is_tensor(reid) else reid) / max(reid_terms, 1)}
 
 
-def train_head(model, data, minutes, batch, log, finetune_unet=False, tag="head", snapshot=None):
-    """snapshot: (minutes, path) — also save the model after that much training (equal-time comparisons)."""
+def train_head(model, data, minutes, batch, log, finetune_unet=False, tag="head", snapshot=None, lut=None):
+    """snapshot: (minutes, path) — also save the model after that much training (equal-time comparisons).
+    lut: the OIM lookup table to continue from. Returns (steps, lut)."""
     images, boxes, pids, id_map = data
     ids = [torch.tensor([id_map.get(int(p), -1) for p in pp], dtype=torch.long) for pp in pids]
     trainer = HeadTrainer(model, len(id_map))
+    if lut is not None:
+        trainer.lut = lut.clone()
     params = list(model.neck.parameters()) + list(model.psdiff.head.parameters())
     if finetune_unet:
         params += list(model.unet.parameters()) + [model.context]
@@ -257,7 +260,7 @@ def train_head(model, data, minutes, batch, log, finetune_unet=False, tag="head"
             print(f"{tag} step {step} loss {float(loss):.3f} " + " ".join(f"{k} {v:.3f}" for k, v in parts.items()), flush=True)
     del pooler.forward  # back to the class's (exported) form
     model.eval()
-    return step
+    return step, trainer.lut
 
 
 def main() -> None:
@@ -272,6 +275,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this state dict (e.g. unet_pretrained.pt); stages with 0 minutes are skipped")
+    ap.add_argument("--init-lut", help="continue from this OIM lookup table (lut.pt of an earlier run)")
     ap.add_argument("--snapshot-minutes", type=float, help="also save the head stage's model after this many minutes")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -289,6 +293,7 @@ def main() -> None:
         model.load_state_dict(torch.load(a.init, weights_only=True))
     log: list = []
     times = {}
+    lut = torch.load(a.init_lut, weights_only=True) if a.init_lut else None
     if a.unet_minutes > 0:
         s = time.time()
         pretrain_unet(model, images, a.unet_minutes, a.unet_batch, log)
@@ -297,14 +302,16 @@ def main() -> None:
     if a.head_minutes > 0:
         s = time.time()
         snap = (a.snapshot_minutes, os.path.join(a.out, f"model_{a.snapshot_minutes:g}min.pt")) if a.snapshot_minutes else None
-        times["head_steps"] = train_head(model, (images, boxes, pids, id_map), a.head_minutes, a.head_batch, log, snapshot=snap)
+        times["head_steps"], lut = train_head(model, (images, boxes, pids, id_map), a.head_minutes, a.head_batch, log, snapshot=snap, lut=lut)
+        torch.save(lut, os.path.join(a.out, "lut.pt"))
         times["head_training_s"] = time.time() - s
     torch.save(model.state_dict(), os.path.join(a.out, "model.pt"))
     if a.finetune_minutes > 0:
         s = time.time()
         snap = (a.snapshot_minutes, os.path.join(a.out, f"model_finetuned_{a.snapshot_minutes:g}min.pt")) if a.snapshot_minutes else None
-        times["finetune_steps"] = train_head(model, (images, boxes, pids, id_map), a.finetune_minutes, a.head_batch, log,
-                                             finetune_unet=True, tag="finetune", snapshot=snap)
+        times["finetune_steps"], lut = train_head(model, (images, boxes, pids, id_map), a.finetune_minutes, a.head_batch, log,
+                                                  finetune_unet=True, tag="finetune", snapshot=snap, lut=lut)
+        torch.save(lut, os.path.join(a.out, "lut_finetuned.pt"))
         times["finetune_s"] = time.time() - s
         torch.save(model.state_dict(), os.path.join(a.out, "model_finetuned.pt"))
     times["total_s"] = time.time() - t0
