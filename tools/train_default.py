@@ -137,8 +137,9 @@ def match(logits, pboxes, gt, whwh, k_max=5):
 
 
 class HeadTrainer:
-    def __init__(self, model: D.DefaultModel, num_ids: int):
+    def __init__(self, model: D.DefaultModel, num_ids: int, t_min: int = 0):
         self.m = model
+        self.t_min = t_min
         cfg = model.psdiff.cfg
         self.n, self.c = cfg.num_proposals, cfg.hidden_dim
         self.s1, self.s2 = cfg.box_scale, cfg.emb_scale
@@ -158,7 +159,7 @@ class HeadTrainer:
         lab = ids[:n] >= 0
         e0[: len(g)][lab] = self.lut[ids[:n][lab]]
         e0 = e0 * self.s2
-        t = int(torch.randint(0, 1000, (1,)))
+        t = int(torch.randint(self.t_min, 1000, (1,)))
         a = self.abar[t]
         xb = (a.sqrt() * x0 + (1 - a).sqrt() * torch.randn_like(x0)).clamp(-self.s1, self.s1)
         xe = (a.sqrt() * e0 + (1 - a).sqrt() * torch.randn_like(e0)).clamp(-self.s2, self.s2)
@@ -201,12 +202,12 @@ class HeadTrainer:
                        "reid": float(reid.detach() if torch.is_tensor(reid) else reid) / max(reid_terms, 1)}
 
 
-def train_head(model, data, minutes, batch, log, finetune_unet=False, tag="head", snapshot=None, lut=None):
+def train_head(model, data, minutes, batch, log, finetune_unet=False, tag="head", snapshot=None, lut=None, t_min=0):
     """snapshot: (minutes, path) — also save the model after that much training (equal-time comparisons).
     lut: the OIM lookup table to continue from. Returns (steps, lut)."""
     images, boxes, pids, id_map = data
     ids = [torch.tensor([id_map.get(int(p), -1) for p in pp], dtype=torch.long) for pp in pids]
-    trainer = HeadTrainer(model, len(id_map))
+    trainer = HeadTrainer(model, len(id_map), t_min)
     if lut is not None:
         trainer.lut = lut.clone()
     params = list(model.neck.parameters()) + list(model.psdiff.head.parameters())
@@ -275,6 +276,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this state dict (e.g. unet_pretrained.pt); stages with 0 minutes are skipped")
+    ap.add_argument("--t-min", type=int, default=0,
+                    help="head stages draw the noise level t from [t_min, 1000): > 0 weights training toward the noisy "
+                         "inputs the sampler starts from")
     ap.add_argument("--init-lut", help="continue from this OIM lookup table (lut.pt of an earlier run)")
     ap.add_argument("--snapshot-minutes", type=float, help="also save the head stage's model after this many minutes")
     a = ap.parse_args()
@@ -302,7 +306,7 @@ def main() -> None:
     if a.head_minutes > 0:
         s = time.time()
         snap = (a.snapshot_minutes, os.path.join(a.out, f"model_{a.snapshot_minutes:g}min.pt")) if a.snapshot_minutes else None
-        times["head_steps"], lut = train_head(model, (images, boxes, pids, id_map), a.head_minutes, a.head_batch, log, snapshot=snap, lut=lut)
+        times["head_steps"], lut = train_head(model, (images, boxes, pids, id_map), a.head_minutes, a.head_batch, log, snapshot=snap, lut=lut, t_min=a.t_min)
         torch.save(lut, os.path.join(a.out, "lut.pt"))
         times["head_training_s"] = time.time() - s
     torch.save(model.state_dict(), os.path.join(a.out, "model.pt"))
@@ -310,7 +314,7 @@ def main() -> None:
         s = time.time()
         snap = (a.snapshot_minutes, os.path.join(a.out, f"model_finetuned_{a.snapshot_minutes:g}min.pt")) if a.snapshot_minutes else None
         times["finetune_steps"], lut = train_head(model, (images, boxes, pids, id_map), a.finetune_minutes, a.head_batch, log,
-                                                  finetune_unet=True, tag="finetune", snapshot=snap, lut=lut)
+                                                  finetune_unet=True, tag="finetune", snapshot=snap, lut=lut, t_min=a.t_min)
         torch.save(lut, os.path.join(a.out, "lut_finetuned.pt"))
         times["finetune_s"] = time.time() - s
         torch.save(model.state_dict(), os.path.join(a.out, "model_finetuned.pt"))

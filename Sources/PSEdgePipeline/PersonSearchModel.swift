@@ -138,14 +138,37 @@ public final class PersonSearchModel {
         return out
     }
 
-    /// The query person's embedding: the detection that overlaps the query box most (IoU), with that IoU.
-    public func queryEmbedding(_ image: RGB8Image, box: Box, steps: Int = 1, seed: UInt64 = 0) throws -> (embedding: [Float], iou: Float, detected: Box) {
+    /// The query person's embedding: one head evaluation at t = T - 1 with the query box as proposal 0 (the other
+    /// proposals and the embedding input are seeded noise, as at the first DDIM step), normalised. Also returns the
+    /// detection overlapping the query box most and its IoU (nil if nothing was detected there), for reporting.
+    public func queryEmbedding(_ image: RGB8Image, box: Box, steps: Int = 1, seed: UInt64 = 0) throws -> (embedding: [Float], iou: Float, detected: Box?) {
         try Self.validate(box: box, image: image)
-        let dets = try detect(image, steps: steps, seed: seed)
-        guard let best = dets.max(by: { $0.box.iou(box) < $1.box.iou(box) }), best.box.iou(box) > 0 else {
-            throw PipelineError.invalidInput("no person was detected at the query box \(box)")
-        }
-        return (best.embedding, best.box.iou(box), best.box)
+        let (input, placement) = letterbox.tensor(image)
+        let f = try features(input)
+        let embedding = try embed(features: f, boxes: [placement.toNetwork(box)], seed: seed)[0]
+        var noise = SeededNoise(seed: seed)
+        let dets = finalize(try sample(features: f, steps: steps, noise: &noise), placement: placement)
+        let best = dets.max(by: { $0.box.iou(box) < $1.box.iou(box) })
+        let iou = best.map { $0.box.iou(box) } ?? 0
+        return (embedding, iou, iou > 0 ? best?.box : nil)
+    }
+
+    /// Embeddings of given boxes (network pixels, at most N): the head at t = T - 1 with these boxes as the first
+    /// proposals, the rest of the proposals and the embedding input drawn from seeded noise.
+    public func embed(features: [String: Tensor], boxes: [Box], seed: UInt64 = 0) throws -> [[Float]] {
+        let s = sampler.settings
+        guard boxes.count <= s.numProposals else { throw PipelineError.invalidInput("at most \(s.numProposals) boxes can be embedded at once") }
+        var noise = SeededNoise(seed: seed)
+        var xBox = noise.normal(key: "box_T", count: s.numProposals * 4)
+        let xEmb = noise.normal(key: "emb_T", count: s.numProposals * s.embeddingDim)
+        var proposals = sampler.boxesFromDiffusion(xBox, width: Float(letterbox.inputWidth), height: Float(letterbox.inputHeight))
+        for (i, b) in boxes.enumerated() { proposals.replaceSubrange((4 * i)..<(4 * i + 4), with: b.array) }
+        xBox.removeAll()
+        let embIn = xEmb.map { min(max($0, -s.embeddingScale), s.embeddingScale) / s.embeddingScale }
+        var head = PlanDenoisingHead(plan: head, spec: headSpec, features: features, proposals: s.numProposals, embeddingDim: s.embeddingDim)
+        let p = try head.predict(boxes: proposals, embeddings: embIn, timestep: sampler.schedule.timesteps - 1)
+        let c = s.embeddingDim
+        return boxes.indices.map { l2Normalized(p.embeddings[($0 * c)..<(($0 + 1) * c)]) }
     }
 
     public static func validate(box: Box, image: RGB8Image) throws {

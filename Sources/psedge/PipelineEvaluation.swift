@@ -7,8 +7,8 @@ import PSEdgePipeline
 /// `psedge eval --model`: runs the pipeline over a manifest for each precision and DDIM step count and scores it.
 ///
 /// Per precision the backbone runs once per image; every step count re-uses those features (only the head runs per
-/// step). Latency per image = backbone + head time for that step count. The query embedding is that of the query
-/// image's detection overlapping the query box most (zeros if nothing was detected there).
+/// step). Latency per image = backbone + head time for that step count. The query embedding comes from the head run
+/// once on the query box (`PersonSearchModel.embed`), as `psedge search` does.
 struct PipelineEvaluation {
     struct Row: Codable {
         var precision: String
@@ -41,6 +41,10 @@ struct PipelineEvaluation {
             var perSteps = [[ImageDetections]](repeating: [], count: steps.count)
             var latency = [[Double]](repeating: [], count: steps.count)
             var backbone: [Double] = []
+            // Query embeddings: the query boxes of each query image, embedded once from that image's features.
+            var queryEmb = [[Float]](repeating: [], count: manifest.queries.count)
+            var queriesOf: [Int: [Int]] = [:]
+            for (qi, q) in manifest.queries.enumerated() { queriesOf[q.image, default: []].append(qi) }
             var peakRSS = currentRSSMegabytes()
             var bar = ProgressBar(total: manifest.images.count, label: "eval \(precision.rawValue)")
             bar.enabled = progress && bar.enabled
@@ -50,6 +54,11 @@ struct PipelineEvaluation {
                 let (input, placement) = model.letterbox.tensor(image)
                 let features = try model.features(input)
                 backbone.append(model.lastBackboneMilliseconds)
+                if let qs = queriesOf[i] {
+                    let boxes = qs.map { placement.toNetwork(Box(Float(manifest.queries[$0].box.x1), Float(manifest.queries[$0].box.y1),
+                                                                 Float(manifest.queries[$0].box.x2), Float(manifest.queries[$0].box.y2))) }
+                    for (qi, e) in zip(qs, try model.embed(features: features, boxes: boxes, seed: seed &+ UInt64(i))) { queryEmb[qi] = e }
+                }
                 for (k, s) in steps.enumerated() {
                     var noise = SeededNoise(seed: seed &+ UInt64(i))
                     let dets = model.finalize(try model.sample(features: features, steps: s, noise: &noise), placement: placement)
@@ -64,14 +73,8 @@ struct PipelineEvaluation {
             let dim = model.sampler.settings.embeddingDim
             for (k, s) in steps.enumerated() {
                 let images = perSteps[k]
-                var queryEmb: [Double] = []
-                for q in manifest.queries {
-                    let d = images[q.image]
-                    var best = -1, bestIoU = 0.0
-                    for j in 0..<d.count where d.boxes[j].iou(q.box) > bestIoU { (best, bestIoU) = (j, d.boxes[j].iou(q.box)) }
-                    queryEmb += best >= 0 ? Array(d.embeddings[(best * dim)..<((best + 1) * dim)]) : [Double](repeating: 0, count: dim)
-                }
-                let r = try PersonSearchEval.evaluate(manifest: manifest, detections: try Detections(dim: dim, images: images, queryEmbeddings: queryEmb),
+                let flat = queryEmb.flatMap { $0.map(Double.init) }
+                let r = try PersonSearchEval.evaluate(manifest: manifest, detections: try Detections(dim: dim, images: images, queryEmbeddings: flat),
                                                       options: options)
                 rows.append(Row(precision: precision.rawValue, steps: s, mAP: r.mAP, top1: r.top1, detAP: r.detAP, detRecall: r.detRecall,
                                 latencyP50Ms: percentile(latency[k], 0.5), latencyP95Ms: percentile(latency[k], 0.95),

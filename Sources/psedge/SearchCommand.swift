@@ -50,10 +50,11 @@ struct SearchCommand: ParsableCommand {
                     ["rank": i + 1, "image": h.imagePath, "box": [h.box.0, h.box.1, h.box.2, h.box.3].map { rounded($0) },
                      "similarity": rounded(h.similarity, 4), "score": rounded(h.score, 4)]
                 }
-                print(try jsonString(["query": ["image": query, "box": qbox.array.map { rounded($0) }, "matched_box": q.detected.array.map { rounded($0) },
-                                                "matched_iou": rounded(q.iou, 3)], "hits": list]))
+                var qj: [String: Any] = ["image": query, "box": qbox.array.map { rounded($0) }, "detected_iou": rounded(q.iou, 3)]
+                if let d = q.detected { qj["detected_box"] = d.array.map { rounded($0) } }
+                print(try jsonString(["query": qj, "hits": list]))
             } else {
-                print(String(format: "query: %@ [%.0f, %.0f, %.0f, %.0f] (matched detection IoU %.2f); gallery %d images, %d persons",
+                print(String(format: "query: %@ [%.0f, %.0f, %.0f, %.0f] (best detection there: IoU %.2f); gallery %d images, %d persons",
                              query, qbox.x1, qbox.y1, qbox.x2, qbox.y2, q.iou, images, persons))
                 for (i, h) in hits.enumerated() {
                     print(String(format: "%3d. %.3f  %@  [%.0f, %.0f, %.0f, %.0f]", i + 1, h.similarity, h.imagePath, h.box.0, h.box.1, h.box.2, h.box.3))
