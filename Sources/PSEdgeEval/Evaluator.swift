@@ -11,15 +11,19 @@ public struct EvalOptions: Sendable, Equatable {
     public var crossCamera: Bool
     /// Search IoU threshold fixed at 0.5, as DiffPS's evaluator (`engines/evaluator.py`) uses.
     public var iouFixed: Bool
+    /// Gallery detections with at least this score are searched (protocol: `det_thresh=0.5`).
+    public var searchScoreThreshold: Double
 
-    public init(gallerySize: Int? = nil, crossCamera: Bool = false, iouFixed: Bool = false) {
+    public init(gallerySize: Int? = nil, crossCamera: Bool = false, iouFixed: Bool = false,
+                searchScoreThreshold: Double = EvalOptions.standardSearchScoreThreshold) {
         self.gallerySize = gallerySize
         self.crossCamera = crossCamera
         self.iouFixed = iouFixed
+        self.searchScoreThreshold = searchScoreThreshold
     }
 
-    /// Gallery detections with at least this score are searched (`det_thresh=0.5`).
-    public static let searchScoreThreshold = 0.5
+    /// The protocol's gallery score threshold (`det_thresh=0.5`).
+    public static let standardSearchScoreThreshold = 0.5
     /// Detections with at least this score enter the detection metrics (SeqNet `engine.py` calls
     /// `eval_detection(det_thresh=0.01)`).
     public static let detectionScoreThreshold = 0.01
@@ -154,7 +158,7 @@ struct SearchEvaluator {
         rowStart.reserveCapacity(manifest.images.count + 1)
         rowStart.append(0)
         for d in detections.images {
-            for j in 0..<d.count where d.scores[j] >= EvalOptions.searchScoreThreshold {
+            for j in 0..<d.count where d.scores[j] >= options.searchScoreThreshold {
                 rowBoxes.append(d.boxes[j])
                 d.embeddings.withUnsafeBufferPointer { e in
                     SearchEvaluator.appendNormalized(UnsafeBufferPointer(rebasing: e[(j * dim)..<((j + 1) * dim)]), to: &gallery)

@@ -49,13 +49,20 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Search IoU threshold fixed at 0.5 (DiffPS's evaluator) instead of min(0.5, wh/((w+10)(h+10))).")
     var iouFixed = false
 
+    @Option(name: .long, help: "Gallery detections scoring at least this are searched (the protocol's det_thresh, 0.5).")
+    var searchScoreThreshold: Double = EvalOptions.standardSearchScoreThreshold
+
     @Flag(name: .long, help: "Print {\"mAP\", \"top1\", \"top5\", \"top10\", \"det_ap\", \"det_recall\"} as JSON (fractions).")
     var json = false
 
     func run() throws {
         try reportingErrors {
             let m = try Manifest.load(path: manifest)
-            let options = EvalOptions(gallerySize: gallerySize, crossCamera: crossCamera, iouFixed: iouFixed)
+            guard searchScoreThreshold >= 0 && searchScoreThreshold <= 1 else {
+                throw PSEdgeError.invalid("--search-score-threshold must be in [0, 1], got \(searchScoreThreshold)")
+            }
+            let options = EvalOptions(gallerySize: gallerySize, crossCamera: crossCamera, iouFixed: iouFixed,
+                                      searchScoreThreshold: searchScoreThreshold)
             if let model {
                 guard detections == nil else { throw PSEdgeError.invalid("give either --detections or --model, not both") }
                 return try evaluateModel(model, manifest: m, options: options)
@@ -91,6 +98,9 @@ struct EvalCommand: ParsableCommand {
         case let n?: gallery = "first \(n) images of each listed gallery"
         }
         if o.crossCamera { gallery += ", other cameras only" }
+        if o.searchScoreThreshold != EvalOptions.standardSearchScoreThreshold {
+            gallery += String(format: ", gallery detections scoring >= %g (protocol: 0.5)", o.searchScoreThreshold)
+        }
         let iou = o.iouFixed ? "IoU >= 0.5 (fixed, DiffPS)" : "IoU >= min(0.5, wh/((w+10)(h+10)))"
         return "\(m.evalProtocol.rawValue): \(m.images.count) images, \(m.queries.count) queries; gallery: \(gallery); search match: \(iou)"
     }

@@ -25,17 +25,21 @@ final class DefaultModelInt8Tests: CLITestCase {
         let rows = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [[String: Any]]
         XCTAssertEqual(rows.count, 8)
         for steps in [1, 2, 4, 8] {
-            func map(_ p: String) -> Double {
-                rows.first { $0["precision"] as? String == p && $0["steps"] as? Int == steps }?["mAP"] as? Double ?? -1
+            func metric(_ p: String, _ key: String) -> Double {
+                rows.first { $0["precision"] as? String == p && $0["steps"] as? Int == steps }?[key] as? Double ?? -1
             }
-            let fp32 = map("fp32"), int8 = map("int8")
-            print(String(format: "default model, %d steps: mAP fp32 %.2f, int8 %.2f", steps, fp32 * 100, int8 * 100))
-            XCTAssertGreaterThanOrEqual(fp32, Self.fp32Floor, "the model should find people (fp32 mAP at \(steps) steps)")
+            let fp32 = metric("fp32", "mAP"), int8 = metric("int8", "mAP")
+            let det32 = metric("fp32", "det_ap"), det8 = metric("int8", "det_ap")
+            print(String(format: "default model, %d steps: mAP fp32 %.2f, int8 %.2f; detection AP fp32 %.2f, int8 %.2f",
+                         steps, fp32 * 100, int8 * 100, det32 * 100, det8 * 100))
+            XCTAssertGreaterThanOrEqual(det32, Self.fp32DetectionFloor, "the model should find people (fp32 detection AP at \(steps) steps)")
             XCTAssertLessThanOrEqual(fp32 - int8, 0.005, "int8 loses \((fp32 - int8) * 100) mAP points at \(steps) steps")
+            XCTAssertLessThanOrEqual(det32 - det8, 0.02, "int8 loses \((det32 - det8) * 100) detection AP points at \(steps) steps")
         }
     }
 
-    /// fp32 mAP the shipped model reaches on the small preset at every step count, with margin (a check that the
-    /// comparison is not between two broken models).
-    static let fp32Floor = 0.30
+    /// fp32 detection AP the shipped model reaches on the small preset at every step count, with margin: a check
+    /// that the comparison is not between two broken models. (Its search mAP is low — docs/DEFAULT_MODEL.md — so
+    /// detection AP is the number that shows the model works; int8 is also held to ≤ 2 detection AP points.)
+    static let fp32DetectionFloor = 0.10
 }
