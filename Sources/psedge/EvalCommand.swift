@@ -33,6 +33,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "With --model: write results.json, results.csv and speed_accuracy.png into this directory.")
     var out: String?
 
+    @Option(name: .long, help: "Redraw speed_accuracy.png into --out from the results.json of an earlier --model run (nothing is run).")
+    var replot: String?
+
     @Option(name: .long, help: "With --model: threads.")
     var threads: Int = 2
 
@@ -57,6 +60,17 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if let replot {
+                guard let out else { throw PSEdgeError.invalid("--replot needs --out DIR") }
+                let rows: [PipelineEvaluation.Row]
+                do { rows = try JSONDecoder().decode([PipelineEvaluation.Row].self, from: Data(contentsOf: URL(fileURLWithPath: replot))) } catch {
+                    throw PSEdgeError.invalid("'\(replot)' is not the results.json of psedge eval --model")
+                }
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                let title = "\(((model ?? "model") as NSString).lastPathComponent.uppercased()): \(rows.first?.images ?? 0) IMAGES, \(rows.first?.queries ?? 0) QUERIES"
+                try writePNGAtomically(SpeedAccuracyPlot.render(rows, title: title), to: (out as NSString).appendingPathComponent("speed_accuracy.png"))
+                return
+            }
             let m = try Manifest.load(path: manifest)
             guard searchScoreThreshold >= 0 && searchScoreThreshold <= 1 else {
                 throw PSEdgeError.invalid("--search-score-threshold must be in [0, 1], got \(searchScoreThreshold)")

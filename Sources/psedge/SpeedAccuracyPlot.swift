@@ -1,14 +1,25 @@
 import Foundation
 import PSEdgeImage
 
-/// The speed/accuracy plot of `psedge eval --model`: mAP (%) against median latency (ms), one line per precision
-/// through its step counts, each point labelled with its step count.
+/// The speed/accuracy plot of `psedge eval --model`: two panels, search mAP and detection AP (%) against median
+/// latency per image (ms), one line per precision through its step counts, each point labelled with its step count.
 enum SpeedAccuracyPlot {
     static func render(_ rows: [PipelineEvaluation.Row], title: String) -> RGB8Image {
+        let left = panel(rows, title: title, metric: "MAP %") { $0.mAP }
+        let right = panel(rows, title: "", metric: "DETECTION AP %") { $0.detAP }
+        var out = RGB8Image(width: left.width + right.width, height: left.height, fill: .white)
+        for y in 0..<left.height {
+            for x in 0..<left.width { let (r, g, b) = left[x, y]; out.set(x, y, Color(r, g, b)) }
+            for x in 0..<right.width { let (r, g, b) = right[x, y]; out.set(left.width + x, y, Color(r, g, b)) }
+        }
+        return out
+    }
+
+    static func panel(_ rows: [PipelineEvaluation.Row], title: String, metric: String, _ value: (PipelineEvaluation.Row) -> Double) -> RGB8Image {
         let (W, H) = (720, 480)
         let (left, right, top, bottom) = (80, 150, 50, 60)
         var img = RGB8Image(width: W, height: H, fill: .white)
-        let xs = rows.map(\.latencyP50Ms), ys = rows.map { $0.mAP * 100 }
+        let xs = rows.map(\.latencyP50Ms), ys = rows.map { value($0) * 100 }
         let (x0, x1) = niceRange(xs.min() ?? 0, xs.max() ?? 1, includeZero: true)
         let (y0, y1) = niceRange(ys.min() ?? 0, ys.max() ?? 1, includeZero: false)
         let pw = W - left - right, ph = H - top - bottom
@@ -27,7 +38,7 @@ enum SpeedAccuracyPlot {
         img.line(left, top + ph, left + pw, top + ph, .black, thickness: 2)
         let xlabel = "LATENCY P50 PER IMAGE (MS)"
         img.text(xlabel, x: left + pw / 2 - RGB8Image.textWidth(xlabel, scale: 2) / 2, y: H - 28, .black, scale: 2)
-        img.text("MAP %", x: left - 24, y: top - 16, .black)
+        img.text(metric, x: left - 24, y: top - 16, .black)
         img.text(title, x: left, y: 8, .black, scale: 2)
         let colors: [String: Color] = ["fp32": .blue, "int8": .orange]
         var legendY = top + 10
@@ -35,11 +46,11 @@ enum SpeedAccuracyPlot {
             let c = colors[precision] ?? .green
             let pts = rows.filter { $0.precision == precision }.sorted { $0.steps < $1.steps }
             for (a, b) in zip(pts, pts.dropFirst()) {
-                img.line(px(a.latencyP50Ms), py(a.mAP * 100), px(b.latencyP50Ms), py(b.mAP * 100), c, thickness: 2)
+                img.line(px(a.latencyP50Ms), py(value(a) * 100), px(b.latencyP50Ms), py(value(b) * 100), c, thickness: 2)
             }
             for p in pts {
-                img.fillRect(x: px(p.latencyP50Ms) - 4, y: py(p.mAP * 100) - 4, width: 9, height: 9, c)
-                img.text("\(p.steps)", x: px(p.latencyP50Ms) + 7, y: py(p.mAP * 100) - 12, c, scale: 2)
+                img.fillRect(x: px(p.latencyP50Ms) - 4, y: py(value(p) * 100) - 4, width: 9, height: 9, c)
+                img.text("\(p.steps)", x: px(p.latencyP50Ms) + 7, y: py(value(p) * 100) - 12, c, scale: 2)
             }
             img.fillRect(x: left + pw + 16, y: legendY, width: 14, height: 14, c)
             img.text(precision, x: left + pw + 36, y: legendY, .black, scale: 2)
@@ -59,5 +70,5 @@ enum SpeedAccuracyPlot {
         return ((a / step).rounded(.down) * step, (b / step).rounded(.up) * step)
     }
 
-    static func format(_ v: Double) -> String { abs(v) >= 10 ? String(format: "%.0f", v) : String(format: "%.1f", v) }
+    static func format(_ v: Double) -> String { abs(v) >= 100 ? String(format: "%.0f", v) : String(format: "%.1f", v) }
 }

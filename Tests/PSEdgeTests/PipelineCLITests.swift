@@ -149,6 +149,6 @@ final class PipelineCLITests: CLITestCase {
         XCTAssertEqual(Set(rows.map { "\($0["precision"]!)/\($0["steps"]!)" }), ["fp32/1", "fp32/2", "int8/1", "int8/2"])
         for r in rows { XCTAssertGreaterThan(r["latency_p50_ms"] as! Double, 0); XCTAssertGreaterThan(r["peak_rss_mb"] as! Double, 0) }
         let plot = try ImageCodec.read(path: tmp.appendingPathComponent("eval/speed_accuracy.png").path)
-        XCTAssertEqual(plot.width, 720)
+        XCTAssertEqual(plot.width, 1440)
     }
 }
