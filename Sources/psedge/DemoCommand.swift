@@ -45,7 +45,9 @@ struct DemoCommand: ParsableCommand {
             let db = inWork("gallery.sqlite")
             try? fm.removeItem(atPath: db)
             print("2. index \(inModel("samples/gallery")) → \(db)")
-            var index = try IndexCommand.parse(["--model", package, "--steps", "\(steps)", "--threads", "\(threads)", inModel("samples/gallery"), "--db", db])
+            // Only confident detections go into the demo gallery (the shipped model's scores are low; docs/DEFAULT_MODEL.md).
+            var index = try IndexCommand.parse(["--model", package, "--steps", "\(steps)", "--threads", "\(threads)", inModel("samples/gallery"),
+                                                "--db", db, "--min-score", "0.2"])
             try index.run()
 
             let box = sample.box.map { String($0) }.joined(separator: ",")

@@ -26,6 +26,9 @@ struct IndexCommand: ParsableCommand {
     @Flag(help: "Skip images that cannot be decoded (reported on stderr) instead of stopping.")
     var skipBad = false
 
+    @Option(help: "Store only detections scoring at least this (default: the model's score_thresh).")
+    var minScore: Float?
+
     @Flag(help: "Show no progress bar.")
     var quiet = false
 
@@ -39,7 +42,7 @@ struct IndexCommand: ParsableCommand {
             let store = try GalleryStore(path: db)
             try store.checkOrSetMeta(["model": model.spec.name ?? (model.directory as NSString).lastPathComponent,
                                       "precision": pipeline.precision, "steps": String(pipeline.steps),
-                                      "seed": String(pipeline.seed), "embedding_dim": String(model.sampler.settings.embeddingDim),
+                                      "seed": String(pipeline.seed), "min_score": minScore.map { String($0) } ?? "model", "embedding_dim": String(model.sampler.settings.embeddingDim),
                                       "gallery": URL(fileURLWithPath: gallery).standardizedFileURL.path])
             var bar = ProgressBar(total: files.count, label: "indexing")
             if quiet { bar.enabled = false }
@@ -61,7 +64,7 @@ struct IndexCommand: ParsableCommand {
                     bad += 1
                     continue
                 }
-                let dets = try model.detect(image, steps: pipeline.steps, seed: pipeline.seed)
+                let dets = try model.detect(image, steps: pipeline.steps, seed: pipeline.seed).filter { $0.score >= (minScore ?? 0) }
                 try store.add(imagePath: rel, width: image.width, height: image.height,
                               milliseconds: model.lastBackboneMilliseconds + model.lastHeadMilliseconds,
                               entries: dets.map { .init(box: ($0.box.x1, $0.box.y1, $0.box.x2, $0.box.y2), score: $0.score, embedding: $0.embedding) })
