@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "psedge", targets: ["psedge"]),
         .library(name: "PSEdge", targets: ["PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels"]),
+        // The readers as fuzz targets; tools/fuzz (a separate package built with -sanitize=fuzzer) links this.
+        .library(name: "PSEdgeFuzzTargets", targets: ["PSEdgeFuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +56,11 @@ let package = Package(
         // The gallery index (SQLite): images, detections, embeddings.
         .target(name: "PSEdgeGallery", dependencies: ["CSQLite"], path: "Sources/PSEdgeGallery"),
 
+        // Every file reader as a fuzz target (tools/fuzz.sh, docs/FUZZING.md).
+        .target(name: "PSEdgeFuzzTargets", dependencies: [
+            "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeImage", "PSEdgeEval", "PSEdgePipeline",
+        ], path: "Sources/PSEdgeFuzzTargets"),
+
         .executableTarget(name: "psedge", dependencies: [
             "PSEdgeIR", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors", "PSEdgeModels",
             "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline", "PSEdgeGallery",
@@ -62,7 +69,7 @@ let package = Package(
 
         .testTarget(name: "PSEdgeTests", dependencies: [
             "PSEdgeIR", "PSEdgeKernels", "PSEdgeFormat", "PSEdgeRuntime", "PSEdgePasses", "PSEdgeONNX", "PSEdgeSafetensors",
-            "PSEdgeModels", "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline", "PSEdgeGallery",
+            "PSEdgeModels", "PSEdgeEval", "PSEdgeImage", "PSEdgePipeline", "PSEdgeGallery", "PSEdgeFuzzTargets",
         ], path: "Tests/PSEdgeTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -188,8 +188,25 @@ extension ONNXImportContext {
 
     /// Data in the typed repeated fields (float_data, int32_data, int64_data, double_data, uint64_data).
     private func typedTensor(_ t: Onnx__TensorProto, layout: ONNXTensorLayout, what: String) throws -> Tensor {
-        let out = Tensor(zeros: layout.dtype, shape: layout.shape)
         let n = layout.count
+        // The dims are untrusted: compare them with the values actually present before allocating
+        // (a few bytes of protobuf can claim a tensor of terabytes).
+        let (present, field): (Int, String)
+        switch layout.source {
+        case .float: (present, field) = (t.n_float_data, "float_data")
+        case .double: (present, field) = (t.n_double_data, "double_data")
+        case .int64: (present, field) = (t.n_int64_data, "int64_data")
+        case .uint32, .uint64: (present, field) = (t.n_uint64_data, "uint64_data")
+        default: (present, field) = (t.n_int32_data, "int32_data")
+        }
+        if present == 0 && n > 0 {
+            throw error(.malformed, "\(what) has no data: \(layout.source.name) shape \(Shapes.describe(layout.shape)) "
+                + "needs \(n) values in raw_data or \(field)")
+        } else if present != n {
+            throw error(.malformed, "\(what): \(field) has \(present) values but \(layout.source.name) shape "
+                + "\(Shapes.describe(layout.shape)) needs \(n)")
+        }
+        let out = Tensor(zeros: layout.dtype, shape: layout.shape)
 
         func values<T>(_ p: UnsafeMutablePointer<T>?, _ k: Int, _ field: String) throws -> UnsafeBufferPointer<T> {
             let buf = try array(p, k, "\(what): \(field)")

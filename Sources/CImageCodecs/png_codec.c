@@ -79,6 +79,16 @@ int psedge_png_decode(const uint8_t *data, size_t size, psedge_rgb8 *out, char *
         status = PSEDGE_CODEC_UNSUPPORTED;
         png_error(png, "image too large");
     }
+    /* Deflate expands at most ~1032:1, so the filtered rows (one filter byte each) cannot exceed ~1032x the
+     * file. A small file claiming a huge image is refused before the pixel buffer is allocated. */
+    {
+        int channels = png_get_channels(png, info);
+        uint64_t row_bytes = ((uint64_t)w * (uint64_t)channels * (uint64_t)depth + 7) / 8 + 1;
+        if ((uint64_t)h * row_bytes > (uint64_t)size * 1100 + 4096) {
+            status = PSEDGE_CODEC_CORRUPT;
+            png_error(png, "truncated or corrupt: the header's image size cannot fit in this file");
+        }
+    }
     /* Everything to 8-bit RGB: palette and low-depth gray expanded, 16-bit scaled (rounded), gray replicated,
      * alpha dropped (not composited), as PIL's convert("RGB") does. */
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);

@@ -200,13 +200,4 @@ func decodeBox(_ f: EvalField, positiveArea: Bool) throws -> Box {
     return b
 }
 
-func readFile(_ path: String) throws -> [UInt8] {
-    guard let d = FileManager.default.contents(atPath: path) else {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-            throw PSEdgeError.io(isDir.boolValue ? "\(path): is a directory" : "\(path): cannot be read")
-        }
-        throw PSEdgeError.io("\(path): no such file")
-    }
-    return [UInt8](d)
-}
+func readFile(_ path: String) throws -> [UInt8] { try FileBytes.read(path, limit: 1 << 30) }

@@ -17,6 +17,27 @@ public struct TensorType: Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         "\(dtype.name)[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ",") + "]"
     }
+
+    /// Largest single value a plan accepts (1 TiB): far above any real activation, small enough that sums of
+    /// many such values cannot overflow.
+    public static let maxValueBytes = 1 << 40
+
+    /// The byte size of a static shape, with every dimension checked to be non-negative and the product
+    /// checked for overflow and against `maxValueBytes`. Shapes can come from untrusted files (and from shape
+    /// arithmetic on them), so this is how a plan refuses them instead of allocating or wrapping around.
+    public func checkedByteCount(what: String) throws -> Int {
+        guard let dims = staticShape else { throw PSEdgeError.shape("\(what): shape \(self) is not static") }
+        var n = dtype.byteSize
+        for d in dims {
+            guard d >= 0 else { throw PSEdgeError.shape("\(what): shape \(self) has a negative dimension") }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= Self.maxValueBytes else {
+                throw PSEdgeError.shape("\(what): shape \(self) needs more than \(Self.maxValueBytes >> 30) GiB")
+            }
+            n = p
+        }
+        return n
+    }
 }
 
 /// A named graph input or output.

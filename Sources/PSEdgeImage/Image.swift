@@ -39,10 +39,8 @@ public enum ImageFormat: String, Sendable {
 public enum ImageCodec {
     /// Decodes a PNG or JPEG file (recognized by content, not by extension) to RGB8.
     public static func read(path: String) throws -> RGB8Image {
-        guard let d = FileManager.default.contents(atPath: path) else {
-            throw PSEdgeError.io("\(path): cannot be read (no such file or not readable)")
-        }
-        return try decode([UInt8](d), name: path)
+        // 256 MB: far above any PNG/JPEG a camera writes; the decoders bound the pixel count separately.
+        try decode(try FileBytes.read(path, what: "image", limit: 1 << 28), name: path)
     }
 
     /// Decodes PNG or JPEG bytes; `name` is what error messages call the data.

@@ -33,8 +33,10 @@ static void run_part(void *ctx, size_t index) {
 static void run(pse_pool *pool, gemm_job *j) {
     const int threads = pool ? pse_pool_threads(pool) : 1;
     const double work = (double)j->m * j->n * j->k;
-    // Small products: one call (a dispatch costs more than it saves).
-    if (threads < 2 || work < 2.0e5) { j->parts = 1; j->split_n = 1; j->step = j->n; run_part(j, 0); return; }
+    // Small products: one call (a dispatch costs more than it saves). Fewer rows than a row block is a
+    // matrix-vector product, for which OpenBLAS's kernels round a column differently depending on how many
+    // columns the call has; one call keeps the result independent of the thread count.
+    if (threads < 2 || work < 2.0e5 || j->m < PSE_ROW_BLOCK) { j->parts = 1; j->split_n = 1; j->step = j->n; run_part(j, 0); return; }
     // Split the larger of M and N (the other operand is packed once per part).
     const int unit = j->split_n ? 16 : PSE_ROW_BLOCK;
     const int extent = j->split_n ? j->n : j->m;

@@ -54,7 +54,7 @@ public final class DiffPSPipeline {
     /// `configPath`: the model's config.json (its "config" object); `weightsPath`: the safetensors holding
     /// `dgrpn.beta` and `dgrpn.gamma`.
     public init(configPath: String, weightsPath: String, parts: Parts, crossMapTap: String, threads: Int = 1) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: configPath))
+        let data = Data(try FileBytes.read(configPath, what: "DiffPS config", limit: 1 << 24))
         struct File: Decodable { var config: Config }
         let dec = JSONDecoder()
         dec.keyDecodingStrategy = .convertFromSnakeCase

@@ -1,4 +1,5 @@
 import Foundation
+import PSEdgeIR
 
 /// `pipeline.json`: what a person-search model package holds and how its parts fit together.
 ///
@@ -114,11 +115,11 @@ public struct PipelineSpec: Codable, Sendable {
         }
         let spec: PipelineSpec
         do {
-            spec = try JSONDecoder().decode(PipelineSpec.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            spec = try JSONDecoder().decode(PipelineSpec.self, from: Data(try FileBytes.read(path, what: "pipeline.json", limit: 1 << 24)))
         } catch let e as DecodingError {
             throw PipelineError.invalidModel("'\(path)': \(describe(e))")
         } catch {
-            throw PipelineError.invalidModel("'\(path)' cannot be read: \(error.localizedDescription)")
+            throw PipelineError.invalidModel((error as? PSEdgeError)?.message ?? "'\(path)' cannot be read: \(error)")
         }
         try spec.validate(path: path)
         return spec

@@ -1,3 +1,4 @@
+import Foundation
 import PSEdgeIR
 import PSEdgeKernels
 
@@ -34,10 +35,12 @@ public final class Plan {
 
         // 1. Build kernels; every value's type must be static.
         var types: [String: TensorType] = [:]
+        var bytes: [String: Int] = [:]
         for i in graph.inputs {
             guard let t = i.type, t.staticShape != nil else {
                 throw PSEdgeError.shape("graph input '\(i.name)' has no static shape (\(i.type.map { "\($0)" } ?? "untyped")); convert with --shape")
             }
+            bytes[i.name] = try t.checkedByteCount(what: "graph input '\(i.name)'")
             types[i.name] = t
         }
         var kernels: [Kernel] = []
@@ -50,8 +53,10 @@ public final class Plan {
                 guard j < outTypes.count, outTypes[j].staticShape != nil else {
                     throw PSEdgeError.shape("\(node.label): output '\(o)' has no static shape")
                 }
+                bytes[o] = try outTypes[j].checkedByteCount(what: "\(node.label): output '\(o)'")
                 types[o] = outTypes[j]
             }
+            for t in outTypes { _ = try t.checkedByteCount(what: "\(node.label): an output") }
             kernels.append(k)
         }
 
@@ -81,10 +86,14 @@ public final class Plan {
         // 3. Place root buffers in the arena.
         let roots = first.keys.sorted()
         let requests = roots.map { r in
-            MemoryPlanner.Request(bytes: (types[r]?.staticShape?.reduce(1, *) ?? 0) * (types[r]?.dtype.byteSize ?? 1),
-                                  firstStep: first[r]!, lastStep: last[r] ?? first[r]!)
+            MemoryPlanner.Request(bytes: bytes[r] ?? 0, firstStep: first[r]!, lastStep: last[r] ?? first[r]!)
         }
         let (offsets, arenaBytes) = MemoryPlanner.plan(requests)
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        if physical > 0 && arenaBytes > physical {
+            throw PSEdgeError.shape("the model's activations need \(arenaBytes >> 20) MiB at once, more than this machine's "
+                + "\(physical >> 20) MiB of memory (check the input shapes)")
+        }
         self.arenaBytes = arenaBytes
         self.unplannedBytes = requests.reduce(0) { $0 + $1.bytes }
         let arena = Storage(byteCount: arenaBytes)

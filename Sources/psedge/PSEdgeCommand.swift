@@ -32,6 +32,12 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let e as GalleryError {
         FileHandle.standardError.write(Data("psedge: error: \(e.description)\n".utf8))
         throw ExitCode(1)
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        // Anything else (a Foundation file error, say) is still the user's problem to fix: one line, status 1.
+        FileHandle.standardError.write(Data("psedge: error: \(error.localizedDescription)\n".utf8))
+        throw ExitCode(1)
     }
 }
 

@@ -411,6 +411,7 @@ struct ConstantKernel: Kernel {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw PSEdgeError.invalid("\(ctx.label): negative dimension in \(shape)") }
         let fill = try ctx.attrs.tensor("value") ?? Tensor([0], shape: [1])
         guard fill.count == 1 else { throw PSEdgeError.invalid("\(ctx.label): 'value' must hold one element") }
+        _ = try TensorType(fill.dtype, static: shape).checkedByteCount(what: "\(ctx.label): ConstantOfShape output")
         let out = Tensor(zeros: fill.dtype, shape: shape)
         for i in 0..<out.count { (out.raw + i * fill.dtype.byteSize).copyMemory(from: fill.raw, byteCount: fill.dtype.byteSize) }
         return ConstantKernel(value: out)
@@ -418,9 +419,17 @@ struct ConstantKernel: Kernel {
 
     static func makeRange(_ ctx: KernelContext) throws -> Kernel {
         let start = try ctx.constant(0, "start"), limit = try ctx.constant(1, "limit"), delta = try ctx.constant(2, "delta")
+        guard start.count == 1, limit.count == 1, delta.count == 1 else {
+            throw PSEdgeError.invalid("\(ctx.label): start, limit and delta must be scalars")
+        }
         let (s, l, d) = (start.double(at: 0), limit.double(at: 0), delta.double(at: 0))
         guard d != 0 else { throw PSEdgeError.invalid("\(ctx.label): delta is 0") }
-        let n = max(0, Int(((l - s) / d).rounded(.up)))
+        let steps = ((l - s) / d).rounded(.up)
+        guard steps.isFinite, steps < Double(TensorType.maxValueBytes) else {
+            throw PSEdgeError.invalid("\(ctx.label): Range(\(s), \(l), \(d)) has \(steps) elements")
+        }
+        let n = max(0, Int(steps))
+        _ = try TensorType(start.dtype, static: [n]).checkedByteCount(what: "\(ctx.label): Range output")
         let out = Tensor(zeros: start.dtype, shape: [n])
         for i in 0..<n {
             let v = s + Double(i) * d
