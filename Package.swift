@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "PSEdgeFormat", dependencies: ["PSEdgeIR"], path: "Sources/PSEdgeFormat"),
         .target(name: "PSEdgeRuntime", dependencies: ["PSEdgeIR", "PSEdgeKernels"], path: "Sources/PSEdgeRuntime",
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
-        .target(name: "PSEdgePasses", dependencies: ["PSEdgeIR", "PSEdgeRuntime"], path: "Sources/PSEdgePasses"),
+        .target(name: "PSEdgePasses", dependencies: ["PSEdgeIR", "PSEdgeRuntime", "PSEdgeKernels"], path: "Sources/PSEdgePasses"),
         .target(name: "PSEdgeONNX", dependencies: ["PSEdgeIR", "CONNXProto"], path: "Converters/ONNX"),
         .target(name: "PSEdgeSafetensors", dependencies: ["PSEdgeIR"], path: "Converters/Safetensors"),
         // Person-search evaluation (docs/EVALUATION.md) and image files; independent of the runtime.

@@ -117,3 +117,14 @@ void pse_im2col_u8_packed_groups(const uint8_t *img, int channels, int height, i
         interleave4(scratch, scratch + n, scratch + 2 * (size_t)n, scratch + 3 * (size_t)n, n, packed + (size_t)g * 64, block);
     }
 }
+
+void pse_packed_b_column_sums_s8(const void *packedv, int k, int n, int32_t *sums) {
+    const int8_t *p = packedv;
+    const size_t groups = (size_t)(k + 3) / 4, block = groups * 64;
+    for (int col = 0; col < n; col++) {
+        const int8_t *lane = p + (size_t)(col >> 4) * block + (size_t)(col & 15) * 4;
+        int32_t s = 0;
+        for (size_t g = 0; g < groups; g++, lane += 64) s += lane[0] + lane[1] + lane[2] + lane[3];
+        sums[col] = s;  // padding bytes (past k) are zero, so they add nothing
+    }
+}

@@ -59,6 +59,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Never use dynamic (run-time) activation ranges.")
     var noDynamic = false
 
+    @Flag(help: "Keep int8 matmul weights row-major instead of storing them in the int8 GEMM's packed layout.")
+    var noPrepack = false
+
     @Flag(help: "For a package: build its parts from the safetensors weights and configs (its builder entries) instead of its ONNX files.")
     var fromWeights = false
 
@@ -130,7 +133,13 @@ extension ConvertCommand {
         if sch == .int8 && options.calibration.isEmpty && targetCosine != nil {
             throw PSEdgeError.invalid("--target-cosine needs --calibration data to measure against")
         }
-        return try Quantizer.run(graph, options: options, report: &report)
+        var (quantized, qReport) = try Quantizer.run(graph, options: options, report: &report)
+        if !noPrepack {
+            let (packed, replaced) = try WeightPrepacking.run(quantized, report: &report)
+            quantized = packed
+            for name in replaced { qReport.weightScales[name] = nil }  // its scales are the node's scale input
+        }
+        return (quantized, qReport)
     }
 }
 

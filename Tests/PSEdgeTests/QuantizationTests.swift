@@ -63,6 +63,39 @@ final class QuantizationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(f.cosine, 0.995)
         XCTAssertEqual(report.layers.count, 281, "every conv/linear layer, fused or not, is a candidate")
         XCTAssertFalse(q.nodes.contains { $0.opType == "FusedMatMul" || $0.opType == "FusedConv" })
+        try checkPrepacking(q, sample: try samples("unet_sd21_mini", "heldout")[0])
+    }
+
+    /// Convert-time packing of QMatMul weights: bit-identical outputs, no unpacked copy left in the file, and the
+    /// packed weights read straight from the file mapping after loading.
+    func checkPrepacking(_ q: Graph, sample: [String: Tensor]) throws {
+        var r = PassReport()
+        let (packed, replaced) = try WeightPrepacking.run(q, report: &r)
+        let qmm = packed.nodes.filter { $0.opType == "QMatMul" }
+        let packedNodes = qmm.filter { $0.attributes["weight_layout"] != nil }
+        print(r.lines.joined(separator: "; "))
+        XCTAssertGreaterThan(packedNodes.count, 50)
+        XCTAssertEqual(packedNodes.count, qmm.filter { if case .string(let m)? = $0.attributes["mode"] { return m != "weight_only" }; return false }.count)
+        XCTAssertEqual(replaced.count, Set(packedNodes.map { $0.inputs[1] }).count, "every packed weight replaces its row-major original")
+        for name in replaced { XCTAssertNil(packed.initializers[name]) }
+
+        let expected = try Plan(graph: q, threads: 2).run(sample)
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("psedge-prepack-\(getpid()).psm").path
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        try PSMWriter.write(packed, to: tmp)
+        let model = try PSMModel.load(path: tmp, verifyTensorChecksums: true)
+        let mapped = model.mappedBytes
+        for node in model.graph.nodes where node.attributes["weight_layout"] != nil {
+            let w = model.graph.initializers[node.inputs[1]]!
+            let p = UnsafeRawPointer(w.raw)
+            XCTAssertTrue(p >= mapped.baseAddress! && p + w.byteCount <= mapped.baseAddress! + mapped.count, "\(node.inputs[1]) is not file-backed")
+        }
+        for threads in [1, 2] {
+            let got = try Plan(graph: model.graph, threads: threads).run(sample)
+            for o in q.outputs {
+                XCTAssertEqual(got[o.name]!.floats, expected[o.name]!.floats, "\(o.name) differs with packed weights (threads \(threads))")
+            }
+        }
     }
 
     func testResNet50Int8HeldOutCosineBoundAndSize() throws {

@@ -42,6 +42,9 @@ void pse_gemm_u8s8_s32(int m, int n, int k, const uint8_t *a, int lda, const int
 size_t pse_packed_b_size(int k, int n);
 /// Packs a row-major k×n int8 (or uint8: the bytes are copied as they are) matrix.
 void pse_pack_b(const void *b, int ldb, int k, int n, void *packed);
+/// Column sums of a packed int8 B (what the u8 zero-point correction needs), read from the packed layout
+/// itself so a model can ship only the packed weight.
+void pse_packed_b_column_sums_s8(const void *packed, int k, int n, int32_t *sums);
 /// k-groups [group_begin, group_end) (rows 4g..4g+3) of pse_pack_b; groups are independent (parallel callers).
 void pse_pack_b_groups(const void *b, int ldb, int k, int n, void *packed, int group_begin, int group_end);
 /// Packs the u8 im2col columns of a convolution straight into the packed-B layout (no [K,P] copy); `scratch`
