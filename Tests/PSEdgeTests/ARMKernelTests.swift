@@ -23,5 +23,6 @@ final class ARMKernelTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0, text)
         XCTAssertTrue(text.contains("1200 kernel runs (neon, dotprod) compared with the scalar reference: 0 mismatches"), text)
         XCTAssertTrue(text.contains("600 kernel runs (neon) compared with the scalar reference: 0 mismatches"), text)
+        XCTAssertTrue(text.contains("400 depthwise runs (neon) compared with the scalar reference: 0 mismatches"), text)
     }
 }

@@ -27,6 +27,16 @@ float pse_ops_sum(const float *x, size_t n);
 /// Mean and biased variance of x[0..n) (two passes).
 void pse_ops_mean_var(const float *x, size_t n, float *mean, float *var);
 
+/// Depthwise 2-D convolution of one channel plane (row-major h×w → oh×ow) with one kh×kw filter: every output is
+/// `bias`, then a fused multiply-add per tap in ky-major, kx-minor order, padding read as 0. Dispatched on the CPU
+/// (scalar, avx2, avx512, neon; PSEDGE_DWCONV_KERNEL forces one); every path equals the scalar one bit for bit.
+void pse_dwconv2d_f32(const float *x, int h, int w, const float *f, int kh, int kw, int pad_t, int pad_l, int sh, int sw,
+                      int dh, int dw, float bias, float *y, int oh, int ow);
+/// Forces an implementation by name; returns 0 if this CPU cannot run it.
+int pse_dwconv_kernel_select(const char *name);
+/// The implementation in use.
+const char *pse_dwconv_kernel_name(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -153,7 +153,7 @@ struct ConvKernel: Kernel {
         }
     }
 
-    /// One filter per channel: a direct loop beats im2col + a 1-row GEMM.
+    /// One filter per channel: a direct loop (the SIMD kernel of pse_dwconv2d_f32) beats im2col + a 1-row GEMM.
     private func depthwise(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
                            _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
         let g = self.g, epilogue = self.epilogue
@@ -161,23 +161,10 @@ struct ConvKernel: Kernel {
         let after = !epilogue.isIdentity(bias: false, residual: residual != nil)
         pool.parallelFor(n * c) { i in
             let ch = i % c
-            let src = x + i * h * w, dst = y + i * oh * ow, f = wt + ch * g.kh * g.kw
-            let b0 = bias?[ch] ?? 0
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var acc = b0
-                    for ky in 0..<g.kh {
-                        let iy = oy * g.sh - g.padT + ky * g.dh
-                        if iy < 0 || iy >= h { continue }
-                        for kx in 0..<g.kw {
-                            let ix = ox * g.sw - g.padL + kx * g.dw
-                            if ix < 0 || ix >= w { continue }
-                            acc += src[iy * w + ix] * f[ky * g.kw + kx]
-                        }
-                    }
-                    dst[oy * ow + ox] = acc
-                }
-            }
+            let dst = y + i * oh * ow
+            pse_dwconv2d_f32(x + i * h * w, Int32(h), Int32(w), wt + ch * g.kh * g.kw, Int32(g.kh), Int32(g.kw),
+                             Int32(g.padT), Int32(g.padL), Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw),
+                             bias?[ch] ?? 0, dst, Int32(oh), Int32(ow))
             if after {
                 epilogue.apply(dst, rows: 1, cols: oh * ow, rowBias: nil, colBias: nil,
                                residual: residual.map { UnsafePointer($0 + i * oh * ow) })
