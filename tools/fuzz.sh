@@ -8,16 +8,18 @@
 # (Tests/Fixtures/fuzz/corpus/TARGET) plus seeds taken from the test fixtures. Crash inputs land in
 # out/fuzz/TARGET/artifacts; logs in out/fuzz/TARGET/log.txt; a summary table in out/fuzz/summary.md.
 # --save-corpus merges what the run found back into the committed corpus (minimized by coverage).
+# --summary only rewrites out/fuzz/summary.md from the logs of earlier runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-seconds=600 jobs=1 save=0 targets=()
+seconds=600 jobs=1 save=0 summary_only=0 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --save-corpus) save=1; shift ;;
+    --summary) summary_only=1; shift ;;
     -h|--help) sed -n 2,11p "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
@@ -29,10 +31,39 @@ for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (targets: ${all[*]})" >&2; exit 2; }
 done
 
-# Build: libFuzzer's coverage instrumentation and ASan on every Swift module and on our C targets.
-swift build -c release --package-path tools/fuzz \
-  -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address >&2
-bin=$(swift build -c release --package-path tools/fuzz --show-bin-path)/psedge-fuzz
+summarize() {
+  local summary=out/fuzz/summary.md
+  {
+    echo "| target | seconds | execs | execs/s | coverage (edges) | features | corpus | crashes |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for t in "${targets[@]}"; do
+      [ -f "out/fuzz/$t/log.txt" ] || continue
+      awk -v t="$t" -v crashes="$(find "out/fuzz/$t/artifacts" -type f | wc -l)" '
+        /^fuzz.sh seconds:/ { secs = $3 }
+        /^stat::number_of_executed_units:/ { execs = $2 }
+        /^stat::average_exec_per_sec:/ { rate = $2 }
+        /^#[0-9]+.* cov: / { for (i = 1; i <= NF; i++) { if ($i == "cov:") cov = $(i+1); if ($i == "ft:") ft = $(i+1); if ($i == "corp:") corp = $(i+1) } }
+        END { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", t, secs, execs, rate, cov, ft, corp, crashes }
+      ' "out/fuzz/$t/log.txt"
+    done
+  } >"$summary"
+  cat "$summary"
+}
+if [ "$summary_only" = 1 ]; then summarize; exit 0; fi
+
+# Build: libFuzzer's coverage instrumentation and ASan on every Swift module and on our C targets. With
+# out/fuzz-libs (tools/fuzz/build_codecs.sh) libpng and libjpeg are instrumented too, found through pkg-config
+# (static, so zlib is named explicitly); that build goes to its own scratch directory.
+build=(swift build -c release --package-path tools/fuzz -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address)
+if [ -f out/fuzz-libs/lib/pkgconfig/libpng.pc ]; then
+  export PKG_CONFIG_PATH=$root/out/fuzz-libs/lib/pkgconfig
+  build+=(--scratch-path tools/fuzz/.build-codecs -Xlinker -lz)
+  echo "fuzz.sh: libpng and libjpeg instrumented (out/fuzz-libs)" >&2
+else
+  echo "fuzz.sh: libpng and libjpeg not instrumented (run tools/fuzz/build_codecs.sh for coverage inside them)" >&2
+fi
+"${build[@]}" >&2
+bin=$("${build[@]}" --show-bin-path)/psedge-fuzz
 
 # Seeds: small files of each kind from the test fixtures.
 seed_files() {
@@ -65,6 +96,7 @@ fi
 run_target() {
   local t=$1 dir=out/fuzz/$1
   rm -rf "$dir"; mkdir -p "$dir/corpus" "$dir/artifacts"
+  echo "fuzz.sh seconds: $seconds" >"$dir/log.txt"
   [ -d "Tests/Fixtures/fuzz/corpus/$t" ] && cp Tests/Fixtures/fuzz/corpus/$t/* "$dir/corpus/" 2>/dev/null || true
   seed_files "$t" | while read -r f; do cp "$f" "$dir/corpus/seed-$(echo "$f" | tr '/' '_')"; done
   local dict=()
@@ -72,11 +104,11 @@ run_target() {
   PSEDGE_FUZZ_TARGET=$t "$bin" "$dir/corpus" "${dict[@]}" \
     -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=20 \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
-    -artifact_prefix="$dir/artifacts/" >"$dir/log.txt" 2>&1 || true
+    -artifact_prefix="$dir/artifacts/" >>"$dir/log.txt" 2>&1 || true
   if [ "$save" = 1 ]; then
     local merged=$dir/merged
     mkdir -p "$merged"
-    PSEDGE_FUZZ_TARGET=$t "$bin" -merge=1 -max_len="$(max_len "$t")" "$merged" "$dir/corpus" >>"$dir/log.txt" 2>&1 || true
+    PSEDGE_FUZZ_TARGET=$t "$bin" -merge=1 -max_len="$(max_len "$t")" "$merged" "$dir/corpus" >"$dir/merge.txt" 2>&1 || true
     rm -rf "Tests/Fixtures/fuzz/corpus/$t"; mkdir -p "Tests/Fixtures/fuzz/corpus/$t"
     cp "$merged"/* "Tests/Fixtures/fuzz/corpus/$t/" 2>/dev/null || true
   fi
@@ -91,21 +123,7 @@ for t in "${targets[@]}"; do
 done
 wait || true
 
-# Summary from libFuzzer's own final lines.
-summary=out/fuzz/summary.md
-{
-  echo "| target | seconds | execs | execs/s | coverage (edges) | features | corpus | crashes |"
-  echo "|---|---|---|---|---|---|---|---|"
-  for t in "${targets[@]}"; do
-    awk -v t="$t" -v secs="$seconds" -v crashes="$(find "out/fuzz/$t/artifacts" -type f | wc -l)" '
-      /^stat::number_of_executed_units:/ { execs = $2 }
-      /^stat::average_exec_per_sec:/ { rate = $2 }
-      /^#[0-9]+.* cov: / { for (i = 1; i <= NF; i++) { if ($i == "cov:") cov = $(i+1); if ($i == "ft:") ft = $(i+1); if ($i == "corp:") corp = $(i+1) } }
-      END { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", t, secs, execs, rate, cov, ft, corp, crashes }
-    ' "out/fuzz/$t/log.txt"
-  done
-} >"$summary"
-cat "$summary"
+summarize
 if find out/fuzz/*/artifacts -type f 2>/dev/null | grep -q .; then
   echo "crash inputs:" >&2; find out/fuzz/*/artifacts -type f >&2
   exit 1
