@@ -70,6 +70,9 @@ int psedge_png_decode(const uint8_t *data, size_t size, psedge_rgb8 *out, char *
         return status;
     }
     png_set_read_fn(png, &ctx, read_mem);
+    /* No ancillary chunk (eXIf, iCCP, text…) can be longer than the file: libpng would otherwise allocate what a
+     * chunk header claims before finding the data missing. */
+    png_set_chunk_malloc_max(png, size);
     png_read_info(png, info);
 
     png_uint_32 w = 0, h = 0;

@@ -21,6 +21,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case rejected(String)
     }
 
+    /// The fuzzers run with a 1 GiB allocation limit; plans and constants get the same checks as in normal use,
+    /// with limits below it.
+    public static func applyFuzzingLimits() {
+        ResourceLimits.maxPlanBytes = 256 << 20
+        ResourceLimits.maxConstantBytes = 256 << 20
+    }
+
     /// Runs one input through the reader. Only reader errors are caught: anything else escapes.
     @discardableResult
     public func run(_ bytes: [UInt8]) -> Outcome {

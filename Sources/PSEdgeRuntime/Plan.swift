@@ -89,10 +89,9 @@ public final class Plan {
             MemoryPlanner.Request(bytes: bytes[r] ?? 0, firstStep: first[r]!, lastStep: last[r] ?? first[r]!)
         }
         let (offsets, arenaBytes) = MemoryPlanner.plan(requests)
-        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
-        if physical > 0 && arenaBytes > physical {
-            throw PSEdgeError.shape("the model's activations need \(arenaBytes >> 20) MiB at once, more than this machine's "
-                + "\(physical >> 20) MiB of memory (check the input shapes)")
+        if arenaBytes > ResourceLimits.maxPlanBytes {
+            throw PSEdgeError.shape("the model's activations need \(arenaBytes >> 20) MiB at once, more than the "
+                + "\(ResourceLimits.maxPlanBytes >> 20) MiB limit (this machine's memory; check the input shapes)")
         }
         self.arenaBytes = arenaBytes
         self.unplannedBytes = requests.reduce(0) { $0 + $1.bytes }

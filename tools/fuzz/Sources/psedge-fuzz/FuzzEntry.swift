@@ -10,6 +10,7 @@ private let target: FuzzTarget = {
         exit(2)
     }
     atexit { FuzzTarget.cleanUp() }
+    FuzzTarget.applyFuzzingLimits()
     return t
 }()
 
