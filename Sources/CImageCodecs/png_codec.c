@@ -73,6 +73,10 @@ int psedge_png_decode(const uint8_t *data, size_t size, psedge_rgb8 *out, char *
     /* No ancillary chunk (eXIf, iCCP, text…) can be longer than the file: libpng would otherwise allocate what a
      * chunk header claims before finding the data missing. */
     png_set_chunk_malloc_max(png, size);
+    /* Only the pixels matter (gamma, colour profiles, text, tRNS — alpha is dropped anyway — change nothing in
+     * the RGB8 result), so every ancillary chunk is skipped unread: libpng's handlers for some (sCAL, eXIf)
+     * allocate the chunk's claimed length first, and "chunk data is too large" is only a warning for readers. */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(png, info);
 
     png_uint_32 w = 0, h = 0;

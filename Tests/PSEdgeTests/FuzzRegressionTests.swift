@@ -1,11 +1,24 @@
 import Foundation
 import PSEdgeFuzzTargets
+import PSEdgeIR
 import XCTest
 
 /// Replays what fuzzing found (docs/FUZZING.md): every committed corpus input through its reader, and every
 /// crash or hostile input in Tests/Fixtures/fuzz/regressions, which must be rejected with the expected message.
 final class FuzzRegressionTests: XCTestCase {
     static let fuzzRoot = Fixtures.path("fuzz")
+    private var savedLimits = (plan: 0, constant: 0)
+
+    // The limits the fuzzers ran with, so an input that made them allocate too much is refused here too.
+    override func setUp() {
+        savedLimits = (ResourceLimits.maxPlanBytes, ResourceLimits.maxConstantBytes)
+        FuzzTarget.applyFuzzingLimits()
+    }
+
+    override func tearDown() {
+        (ResourceLimits.maxPlanBytes, ResourceLimits.maxConstantBytes) = savedLimits
+        FuzzTarget.cleanUp()
+    }
 
     private func files(in dir: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().map { dir + "/" + $0 }

@@ -64,6 +64,10 @@ enum PoolOps {
               pads.allSatisfy({ $0 >= 0 }) else {
             throw OpsKit.invalid(ctx, "kernel_shape \(kernel), strides \(strides) and dilations \(dilations) must be positive and pads \(pads) non-negative")
         }
+        // Attributes come from the file: keep the window arithmetic far from overflow.
+        guard (kernel + strides + dilations + pads).allSatisfy({ $0 <= 1 << 24 }) else {
+            throw OpsKit.invalid(ctx, "kernel_shape \(kernel), strides \(strides), dilations \(dilations) or pads \(pads) exceed 2^24")
+        }
         let spatial = Array(shape[2...])
         var outs = [Int](repeating: 0, count: nd)
         for i in 0..<nd {
@@ -95,6 +99,12 @@ enum PoolOps {
             default:
                 throw OpsKit.unsupported(ctx, "auto_pad", autoPad, supported: "NOTSET, SAME_UPPER, SAME_LOWER, VALID")
             }
+        }
+        // The per-position tables below are as long as the output: refuse an absurd one before building them.
+        let outBytes = try TensorType(.float32, static: Array(shape[..<2]) + outs).checkedByteCount(what: "\(ctx.label): output")
+        guard outBytes <= ResourceLimits.maxPlanBytes else {
+            throw PSEdgeError.shape("\(ctx.label): output \(Shapes.describe(Array(shape[..<2]) + outs)) needs \(outBytes >> 20) MiB, "
+                + "more than the \(ResourceLimits.maxPlanBytes >> 20) MiB plan limit")
         }
         var g = Geometry()
         let off = 3 - nd
