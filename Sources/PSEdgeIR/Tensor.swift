@@ -142,7 +142,7 @@ public enum Shapes {
     /// Normalizes a possibly negative axis against a rank, or throws naming the context.
     public static func axis(_ a: Int, rank: Int, _ what: String) throws -> Int {
         let r = a < 0 ? a + rank : a
-        guard r >= 0, r < max(rank, 1) else { throw PSEdgeError.invalid("\(what): axis \(a) is out of range for rank \(rank)") }
+        guard r >= 0, r < rank else { throw PSEdgeError.invalid("\(what): axis \(a) is out of range for rank \(rank)") }
         return r
     }
 }
