@@ -7,7 +7,8 @@
 # Each target runs N seconds (default 600) under AddressSanitizer, starting from the committed corpus
 # (Tests/Fixtures/fuzz/corpus/TARGET) plus seeds taken from the test fixtures. Crash inputs land in
 # out/fuzz/TARGET/artifacts; logs in out/fuzz/TARGET/log.txt; a summary table in out/fuzz/summary.md.
-# --save-corpus merges what the run found back into the committed corpus (minimized by coverage).
+# --save-corpus merges what the run found back into the committed corpus (minimized by coverage; the smallest
+# inputs up to 1 MiB per target are kept).
 # --summary only rewrites out/fuzz/summary.md from the logs of earlier runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,7 +111,12 @@ run_target() {
     mkdir -p "$merged"
     PSEDGE_FUZZ_TARGET=$t "$bin" -merge=1 -max_len="$(max_len "$t")" "$merged" "$dir/corpus" >"$dir/merge.txt" 2>&1 || true
     rm -rf "Tests/Fixtures/fuzz/corpus/$t"; mkdir -p "Tests/Fixtures/fuzz/corpus/$t"
-    cp "$merged"/* "Tests/Fixtures/fuzz/corpus/$t/" 2>/dev/null || true
+    # The committed corpus keeps the smallest inputs up to 1 MiB per target (the full one stays in $merged).
+    local total=0
+    while read -r size f; do
+      total=$((total + size)); [ "$total" -le 1048576 ] || break
+      cp "$f" "Tests/Fixtures/fuzz/corpus/$t/"
+    done < <(find "$merged" -type f -printf '%s %p\n' | sort -n)
   fi
 }
 

@@ -8,7 +8,7 @@ final class DepthwiseKernelTests: XCTestCase {
     let paths = ["scalar", "avx2", "avx512", "neon"]
 
     override func tearDown() {
-        for path in [ProcessInfo.processInfo.environment["PSEDGE_DWCONV_KERNEL"] ?? "avx512", "avx2", "neon", "scalar"]
+        for path in [ProcessInfo.processInfo.environment["PSEDGE_DWCONV_KERNEL"] ?? "avx2", "avx512", "neon", "scalar"]
         where pse_dwconv_kernel_select(path) != 0 { break }
     }
 
