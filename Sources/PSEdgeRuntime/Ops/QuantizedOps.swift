@@ -182,19 +182,27 @@ struct QConvKernel: Kernel {
                         pse_gemm_s8u8_packed(Int32(rows.count), Int32(plane), Int32(k), wq + (gi * mg + rows.lowerBound) * k, Int32(k),
                                              packed, acc + rows.lowerBound * plane, Int32(plane))
                     }
-                    let out = y + (b * c.m + gi * mg) * plane
+                    let first = b * c.m + gi * mg  // this group's first output row (image b)
+                    let out = y + first * plane
                     let zp = Int32(r.zeroPoint)
+                    let epilogue = q.epilogue
+                    // Dequantize and apply the epilogue (bias, activation, residual) row by row while the row is in
+                    // cache, in parallel: one pass over the output instead of two, the second of them serial.
                     pool.parallelChunks(mg, minChunk: max(1, 16384 / max(plane, 1))) { ms in
                         for m in ms {
                             let s = r.scale * ws[gi * mg + m], corr = zp * rowSums[gi * mg + m]
                             let a = acc + m * plane, o = out + m * plane
                             for j in 0..<plane { o[j] = Float(a[j] - corr) * s }
                         }
+                        epilogue.apply(out + ms.lowerBound * plane, rows: ms.count, cols: plane,
+                                       rowBias: bias.map { UnsafePointer($0 + gi * mg + ms.lowerBound) }, colBias: nil,
+                                       residual: residual.map { UnsafePointer($0 + (first + ms.lowerBound) * plane) })
                     }
                 }
             }
+            return
         }
-        // Epilogue over each image's [M, plane] block.
+        // Epilogue over each image's [M, plane] block (weight-only path).
         for b in 0..<c.n {
             q.epilogue.apply(y + b * c.m * plane, rows: c.m, cols: plane, rowBias: bias.map { UnsafePointer($0) }, colBias: nil,
                              residual: residual.map { UnsafePointer($0 + b * c.m * plane) })
