@@ -208,18 +208,9 @@ extension ONNXImportContext {
         }
         let out = Tensor(zeros: layout.dtype, shape: layout.shape)
 
+        // The counts were checked above, before allocating.
         func values<T>(_ p: UnsafeMutablePointer<T>?, _ k: Int, _ field: String) throws -> UnsafeBufferPointer<T> {
-            let buf = try array(p, k, "\(what): \(field)")
-            guard buf.count == n else {
-                let size = MemoryLayout<T>.size
-                if buf.count == 0 && n > 0 {
-                    throw error(.malformed, "\(what) has no data: \(layout.source.name) shape \(Shapes.describe(layout.shape)) "
-                        + "needs \(n) values (\(n * size) bytes) in raw_data or \(field)")
-                }
-                throw error(.malformed, "\(what): \(field) has \(buf.count) values (\(buf.count * size) bytes) but "
-                    + "\(layout.source.name) shape \(Shapes.describe(layout.shape)) needs \(n) (\(n * size) bytes)")
-            }
-            return buf
+            try array(p, k, "\(what): \(field)")
         }
 
         switch layout.source {

@@ -38,7 +38,7 @@ public struct Detections: Sendable {
     }
 
     public static func load(path: String, manifest: Manifest) throws -> Detections {
-        try decode(try readFile(path), source: path, manifest: manifest)
+        try decode(try FileBytes.read(path, what: "detections"), source: path, manifest: manifest)
     }
 
     /// Decodes a detections file and checks it against the manifest. Every error names the file and the entry.

@@ -103,7 +103,7 @@ public struct Manifest: Sendable {
     }
 
     public static func load(path: String) throws -> Manifest {
-        try decode(try readFile(path), source: path)
+        try decode(try FileBytes.read(path, what: "manifest"), source: path)
     }
 
     /// Decodes and validates a manifest. Every error names the file and the entry.
@@ -199,5 +199,3 @@ func decodeBox(_ f: EvalField, positiveArea: Bool) throws -> Box {
     }
     return b
 }
-
-func readFile(_ path: String) throws -> [UInt8] { try FileBytes.read(path, limit: 1 << 30) }

@@ -48,19 +48,19 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .onnx:
             // Through protobuf-c and the graph builder; external data is refused (no base directory).
             let graph = try ONNXImporter.load(bytes: bytes, sourceName: "fuzz.onnx")
-            try touch(graph)
+            touch(graph)
             // Shape inference and memory planning of every node, as `psedge run`/`bench` do before executing.
             if graph.nodes.count <= 256 { _ = try Plan(graph: graph, threads: 1) }
         case .safetensors:
             let file = try SafetensorsFile.load(path: try FuzzScratch.write(bytes, suffix: "safetensors"))
-            for (_, t) in file.tensors { try touchBytes(t) }
+            for (_, t) in file.tensors { touchBytes(t) }
         case .psm:
             let model = try PSMModel.load(path: try FuzzScratch.write(bytes, suffix: "psm"), verifyTensorChecksums: true)
-            try touch(model.graph)
+            touch(model.graph)
             // Planning sizes buffers from the file's declared shapes: it must refuse absurd ones, not allocate them.
             _ = try Plan(graph: model.graph, threads: 1)
         case .npy:
-            try touchBytes(try NPY.read(path: try FuzzScratch.write(bytes, suffix: "npy")))
+            touchBytes(try NPY.read(path: try FuzzScratch.write(bytes, suffix: "npy")))
         case .png:
             let image = try ImageCodec.decodePNG(bytes, name: "fuzz.png")
             precondition(image.pixels.count == image.width * image.height * 3)
@@ -74,14 +74,14 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = try PersonSearchEval.evaluate(manifest: FuzzTarget.fixedManifest, detections: detections)
             _ = PersonSearchEval.detectionMetrics(manifest: FuzzTarget.fixedManifest, detections: detections)
         case .pipeline:
-            let directory = try FuzzScratch.directory()
+            let directory = FuzzScratch.packageDirectory
             _ = try FuzzScratch.write(bytes, to: directory + "/pipeline.json")
             _ = try PipelineSpec.load(directory: directory)
         }
     }
 
     /// Reads every byte a tensor claims to have, so a storage that lies about its size shows up under ASan.
-    private func touchBytes(_ t: Tensor) throws {
+    private func touchBytes(_ t: Tensor) {
         // A reader must never hand out a tensor whose shape claims more bytes than its storage holds
         // (the multiplication traps on overflow, which is a bug of the reader too).
         let claimed = t.shape.reduce(1, *) * t.dtype.byteSize
@@ -95,8 +95,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         blackHole(x)
     }
 
-    private func touch(_ graph: Graph) throws {
-        for (_, t) in graph.initializers { try touchBytes(t) }
+    private func touch(_ graph: Graph) {
+        for (_, t) in graph.initializers { touchBytes(t) }
     }
 
     /// The manifest the detections target decodes against (Tests/Fixtures/eval/example_cuhk/manifest.json).
@@ -127,7 +127,7 @@ enum FuzzScratch {
         return dir
     }()
 
-    static func directory() throws -> String { root + "/package" }
+    static var packageDirectory: String { root + "/package" }
 
     static func write(_ bytes: [UInt8], suffix: String) throws -> String {
         try write(bytes, to: "\(root)/input.\(suffix)")

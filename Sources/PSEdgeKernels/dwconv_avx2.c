@@ -21,8 +21,8 @@ AVX2 void pse_dwconv2d_f32_avx2(const float *x, int h, int w, const float *f, in
     for (int oy = 0; oy < oh; oy++) {
         const int iy0 = oy * sh - pad_t;
         float *yr = y + (long)oy * ow;
-        int ox = 0;
-        for (; ox < lo; ox++) yr[ox] = pse_dw_pixel(x, h, w, f, kh, kw, iy0, ox * sw - pad_l, dh, dw, bias);
+        pse_dw_pixels(x, h, w, f, kh, kw, pad_t, pad_l, sh, sw, dh, dw, bias, y, ow, oy, 0, lo);
+        int ox = lo;
         for (; ox + 8 <= hi; ox += 8) {
             __m256 acc = _mm256_set1_ps(bias);
             for (int ky = 0; ky < kh; ky++) {
@@ -36,7 +36,7 @@ AVX2 void pse_dwconv2d_f32_avx2(const float *x, int h, int w, const float *f, in
             }
             _mm256_storeu_ps(yr + ox, acc);
         }
-        for (; ox < ow; ox++) yr[ox] = pse_dw_pixel(x, h, w, f, kh, kw, iy0, ox * sw - pad_l, dh, dw, bias);
+        pse_dw_pixels(x, h, w, f, kh, kw, pad_t, pad_l, sh, sw, dh, dw, bias, y, ow, oy, ox, ow);
     }
 }
 #endif

@@ -32,6 +32,14 @@ static inline float pse_dw_pixel(const float *x, int h, int w, const float *f, i
     return acc;
 }
 
+/// Output columns [ox_begin, ox_end) of output row `oy`, one pixel at a time (borders, and the reference).
+static inline void pse_dw_pixels(const float *x, int h, int w, const float *f, int kh, int kw, int pad_t, int pad_l,
+                                 int sh, int sw, int dh, int dw, float bias, float *y, int ow, int oy, int ox_begin,
+                                 int ox_end) {
+    for (int ox = ox_begin; ox < ox_end; ox++)
+        y[(long)oy * ow + ox] = pse_dw_pixel(x, h, w, f, kh, kw, oy * sh - pad_t, ox * sw - pad_l, dh, dw, bias);
+}
+
 /// The output columns [*lo, *hi) whose taps all lie inside a row, reading `extra` more floats past the last
 /// tap (strided vector loads read one element beyond the last one they keep).
 static inline void pse_dw_interior(int w, int kw, int pad_l, int sw, int dw, int ow, int extra, int *lo, int *hi) {

@@ -13,8 +13,8 @@ void pse_dwconv2d_f32_neon(const float *x, int h, int w, const float *f, int kh,
     for (int oy = 0; oy < oh; oy++) {
         const int iy0 = oy * sh - pad_t;
         float *yr = y + (long)oy * ow;
-        int ox = 0;
-        for (; ox < lo; ox++) yr[ox] = pse_dw_pixel(x, h, w, f, kh, kw, iy0, ox * sw - pad_l, dh, dw, bias);
+        pse_dw_pixels(x, h, w, f, kh, kw, pad_t, pad_l, sh, sw, dh, dw, bias, y, ow, oy, 0, lo);
+        int ox = lo;
         for (; ox + 4 <= hi; ox += 4) {
             float32x4_t acc = vdupq_n_f32(bias);
             for (int ky = 0; ky < kh; ky++) {
@@ -28,7 +28,7 @@ void pse_dwconv2d_f32_neon(const float *x, int h, int w, const float *f, int kh,
             }
             vst1q_f32(yr + ox, acc);
         }
-        for (; ox < ow; ox++) yr[ox] = pse_dw_pixel(x, h, w, f, kh, kw, iy0, ox * sw - pad_l, dh, dw, bias);
+        pse_dw_pixels(x, h, w, f, kh, kw, pad_t, pad_l, sh, sw, dh, dw, bias, y, ow, oy, ox, ow);
     }
 }
 #endif

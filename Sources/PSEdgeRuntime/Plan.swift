@@ -1,4 +1,3 @@
-import Foundation
 import PSEdgeIR
 import PSEdgeKernels
 
@@ -53,10 +52,13 @@ public final class Plan {
                 guard j < outTypes.count, outTypes[j].staticShape != nil else {
                     throw PSEdgeError.shape("\(node.label): output '\(o)' has no static shape")
                 }
-                bytes[o] = try outTypes[j].checkedByteCount(what: "\(node.label): output '\(o)'")
                 types[o] = outTypes[j]
             }
-            for t in outTypes { _ = try t.checkedByteCount(what: "\(node.label): an output") }
+            // Every output, named or not, gets a buffer: each size is checked once, here.
+            for (j, t) in outTypes.enumerated() {
+                let size = try t.checkedByteCount(what: "\(node.label): output \(j < node.outputs.count ? "'\(node.outputs[j])'" : "\(j)")")
+                if j < node.outputs.count, !node.outputs[j].isEmpty { bytes[node.outputs[j]] = size }
+            }
             kernels.append(k)
         }
 

@@ -101,11 +101,7 @@ enum PoolOps {
             }
         }
         // The per-position tables below are as long as the output: refuse an absurd one before building them.
-        let outBytes = try TensorType(.float32, static: Array(shape[..<2]) + outs).checkedByteCount(what: "\(ctx.label): output")
-        guard outBytes <= ResourceLimits.maxPlanBytes else {
-            throw PSEdgeError.shape("\(ctx.label): output \(Shapes.describe(Array(shape[..<2]) + outs)) needs \(outBytes >> 20) MiB, "
-                + "more than the \(ResourceLimits.maxPlanBytes >> 20) MiB plan limit")
-        }
+        _ = try ResourceLimits.checkPlanned(TensorType(.float32, static: Array(shape[..<2]) + outs), what: "\(ctx.label): output")
         var g = Geometry()
         let off = 3 - nd
         for i in 0..<nd {

@@ -9,13 +9,13 @@ extension OpRegistry {
     ]
 }
 
-/// How a quantized linear op treats its activation input.
 /// Layouts a quantized weight may be stored in (the `weight_layout` attribute of QMatMul).
 public enum QuantizedWeightLayout {
     /// The int8 GEMM's packed B: 16 columns × 4 k per 64-byte block (psedge_kernels_int8.h).
     public static let packed16x4 = "packed16x4"
 }
 
+/// How a quantized linear op treats its activation input.
 public enum QuantMode: String, CaseIterable, Sendable {
     /// Per-tensor u8 scale and zero point fixed at convert time (calibration).
     case `static`
@@ -221,72 +221,68 @@ struct QMatMulKernel: Kernel {
     let rows: Int, k: Int, n: Int
     let q: QuantSettings
     let colSums: [Int32]
-    /// The weight in the int8 GEMM's packed layout when packed at plan time (nil when input 1 is already packed).
+    /// The weight in the int8 GEMM's packed layout when packed at plan time (nil when input 1 is already packed,
+    /// or for weight-only mode).
     let packed: Storage?
-    let prepacked: Bool
     let outputTypes: [TensorType]
-
-    static let packedLayout = QuantizedWeightLayout.packed16x4
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         try ctx.requireInputs(3...5)
         try ctx.requireDType(0, in: [.float32])
         try ctx.requireDType(1, in: [.int8])
-        if let layout = try ctx.attrs.string("weight_layout") {
-            guard layout == packedLayout else { throw PSEdgeError.unsupported("\(ctx.label): weight_layout '\(layout)' (known: \(packedLayout))") }
-            return try makePrepacked(ctx)
-        }
         let a = try ctx.shape(0), w = try ctx.shape(1)
-        guard a.count >= 1, w.count == 2, a.last! == w[0], try ctx.shape(2) == [w[1]] else {
-            throw PSEdgeError.shape("\(ctx.label): cannot multiply \(Shapes.describe(a)) by quantized weight \(Shapes.describe(w))")
-        }
-        if ctx.has(3), try ctx.shape(3) != [w[1]] { throw PSEdgeError.shape("\(ctx.label): bias must have shape [\(w[1])]") }
-        let out = Array(a.dropLast()) + [w[1]]
-        if ctx.has(4), try ctx.shape(4) != out { throw PSEdgeError.shape("\(ctx.label): residual shape differs from the output") }
         let settings = try QuantSettings.from(ctx)
-        var sums = [Int32](repeating: 0, count: w[1])
-        var packed: Storage?
-        if let wt = ctx.optionalConstant(1) {
-            let p = wt.pointer(Int8.self)
-            for kk in 0..<w[0] { for j in 0..<w[1] { sums[j] += Int32(p[kk * w[1] + j]) } }
-            if settings.mode != .weightOnly {
-                let s = Storage(byteCount: pse_packed_b_size(Int32(w[0]), Int32(w[1])))
-                pse_pack_b(p, Int32(w[1]), Int32(w[0]), Int32(w[1]), s.base)
-                packed = s
+        // K and N: from the weight's shape, or — when the converter stored it packed (1-D) — from attributes,
+        // checked against the packed size.
+        let k: Int, n: Int, weight: String
+        let prepacked: Bool
+        if let layout = try ctx.attrs.string("weight_layout") {
+            guard layout == QuantizedWeightLayout.packed16x4 else {
+                throw PSEdgeError.unsupported("\(ctx.label): weight_layout '\(layout)' (known: \(QuantizedWeightLayout.packed16x4))")
             }
-        } else if settings.mode != .weightOnly {
-            throw PSEdgeError.unsupported("\(ctx.label): quantized weights must be constants")
-        }
-        return QMatMulKernel(rows: a.dropLast().reduce(1, *), k: w[0], n: w[1], q: settings, colSums: sums, packed: packed,
-                             prepacked: false, outputTypes: [TensorType(.float32, static: out)])
-    }
-
-    /// Input 1 holds the packed bytes; K and N come from attributes and are checked against its size.
-    private static func makePrepacked(_ ctx: KernelContext) throws -> Kernel {
-        let a = try ctx.shape(0), wShape = try ctx.shape(1)
-        let k = try ctx.attrs.int("weight_k", default: -1), n = try ctx.attrs.int("weight_n", default: -1)
-        guard k > 0, n > 0, k <= Int(Int32.max), n <= Int(Int32.max) else {
-            throw PSEdgeError.invalid("\(ctx.label): a packed weight needs positive weight_k and weight_n attributes")
-        }
-        let bytes = pse_packed_b_size(Int32(k), Int32(n))
-        guard wShape == [bytes] else {
-            throw PSEdgeError.shape("\(ctx.label): packed weight has shape \(Shapes.describe(wShape)); \(k)×\(n) packs to [\(bytes)]")
+            (k, n) = (try ctx.attrs.int("weight_k", default: -1), try ctx.attrs.int("weight_n", default: -1))
+            guard k > 0, n > 0, k <= Int(Int32.max), n <= Int(Int32.max) else {
+                throw PSEdgeError.invalid("\(ctx.label): a packed weight needs positive weight_k and weight_n attributes")
+            }
+            let bytes = pse_packed_b_size(Int32(k), Int32(n))
+            guard w == [bytes] else {
+                throw PSEdgeError.shape("\(ctx.label): packed weight has shape \(Shapes.describe(w)); \(k)×\(n) packs to [\(bytes)]")
+            }
+            guard settings.mode != .weightOnly else {
+                throw PSEdgeError.unsupported("\(ctx.label): weight-only quantization keeps the weight unpacked")
+            }
+            (weight, prepacked) = ("a packed \(k)×\(n) weight", true)
+        } else {
+            guard w.count == 2 else {
+                throw PSEdgeError.shape("\(ctx.label): cannot multiply \(Shapes.describe(a)) by quantized weight \(Shapes.describe(w))")
+            }
+            (k, n, weight, prepacked) = (w[0], w[1], "quantized weight \(Shapes.describe(w))", false)
         }
         guard a.count >= 1, a.last! == k, try ctx.shape(2) == [n] else {
-            throw PSEdgeError.shape("\(ctx.label): cannot multiply \(Shapes.describe(a)) by a packed \(k)×\(n) weight")
+            throw PSEdgeError.shape("\(ctx.label): cannot multiply \(Shapes.describe(a)) by \(weight)")
         }
         if ctx.has(3), try ctx.shape(3) != [n] { throw PSEdgeError.shape("\(ctx.label): bias must have shape [\(n)]") }
         let out = Array(a.dropLast()) + [n]
         if ctx.has(4), try ctx.shape(4) != out { throw PSEdgeError.shape("\(ctx.label): residual shape differs from the output") }
-        let settings = try QuantSettings.from(ctx)
-        guard settings.mode != .weightOnly else {
-            throw PSEdgeError.unsupported("\(ctx.label): weight-only quantization keeps the weight unpacked")
-        }
-        guard let wt = ctx.optionalConstant(1) else { throw PSEdgeError.unsupported("\(ctx.label): quantized weights must be constants") }
         var sums = [Int32](repeating: 0, count: n)
-        sums.withUnsafeMutableBufferPointer { pse_packed_b_column_sums_s8(wt.raw, Int32(k), Int32(n), $0.baseAddress!) }
-        return QMatMulKernel(rows: a.dropLast().reduce(1, *), k: k, n: n, q: settings, colSums: sums, packed: nil,
-                             prepacked: true, outputTypes: [TensorType(.float32, static: out)])
+        var packed: Storage?
+        if let wt = ctx.optionalConstant(1) {
+            if prepacked {
+                sums.withUnsafeMutableBufferPointer { pse_packed_b_column_sums_s8(wt.raw, Int32(k), Int32(n), $0.baseAddress!) }
+            } else {
+                let p = wt.pointer(Int8.self)
+                for kk in 0..<k { for j in 0..<n { sums[j] += Int32(p[kk * n + j]) } }
+                if settings.mode != .weightOnly {
+                    let s = Storage(byteCount: pse_packed_b_size(Int32(k), Int32(n)))
+                    pse_pack_b(p, Int32(n), Int32(k), Int32(n), s.base)
+                    packed = s
+                }
+            }
+        } else if settings.mode != .weightOnly {
+            throw PSEdgeError.unsupported("\(ctx.label): quantized weights must be constants")
+        }
+        return QMatMulKernel(rows: a.dropLast().reduce(1, *), k: k, n: n, q: settings, colSums: sums, packed: packed,
+                             outputTypes: [TensorType(.float32, static: out)])
     }
 
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
@@ -313,7 +309,7 @@ struct QMatMulKernel: Kernel {
                 pse_quantize_u8(a, aq, rows * k, q.input.scale, Int32(q.input.zeroPoint))
                 for r in 0..<rows { rowScale[r] = q.input.scale; rowZero[r] = Int32(q.input.zeroPoint) }
             }
-            let bp = prepacked ? UnsafePointer(inputs[1]!.pointer(Int8.self)) : UnsafePointer(packed!.base.assumingMemoryBound(to: Int8.self))
+            let bp = UnsafePointer(packed?.base.assumingMemoryBound(to: Int8.self) ?? inputs[1]!.pointer(Int8.self))
             pool.parallelChunks(rows, minChunk: 4) { chunk in
                 pse_gemm_u8s8_packed(Int32(chunk.count), Int32(n), Int32(k), aq + chunk.lowerBound * k, Int32(k), bp,
                                      acc + chunk.lowerBound * n, Int32(n))

@@ -411,11 +411,7 @@ struct ConstantKernel: Kernel {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw PSEdgeError.invalid("\(ctx.label): negative dimension in \(shape)") }
         let fill = try ctx.attrs.tensor("value") ?? Tensor([0], shape: [1])
         guard fill.count == 1 else { throw PSEdgeError.invalid("\(ctx.label): 'value' must hold one element") }
-        let bytes = try TensorType(fill.dtype, static: shape).checkedByteCount(what: "\(ctx.label): ConstantOfShape output")
-        guard bytes <= ResourceLimits.maxConstantBytes else {
-            throw PSEdgeError.shape("\(ctx.label): ConstantOfShape output \(Shapes.describe(shape)) needs \(bytes >> 20) MiB, "
-                + "more than the \(ResourceLimits.maxConstantBytes >> 20) MiB limit for constants")
-        }
+        _ = try ResourceLimits.checkConstant(TensorType(fill.dtype, static: shape), what: "\(ctx.label): ConstantOfShape output")
         let out = Tensor(zeros: fill.dtype, shape: shape)
         for i in 0..<out.count { (out.raw + i * fill.dtype.byteSize).copyMemory(from: fill.raw, byteCount: fill.dtype.byteSize) }
         return ConstantKernel(value: out)
@@ -433,11 +429,7 @@ struct ConstantKernel: Kernel {
             throw PSEdgeError.invalid("\(ctx.label): Range(\(s), \(l), \(d)) has \(steps) elements")
         }
         let n = max(0, Int(steps))
-        let bytes = try TensorType(start.dtype, static: [n]).checkedByteCount(what: "\(ctx.label): Range output")
-        guard bytes <= ResourceLimits.maxConstantBytes else {
-            throw PSEdgeError.shape("\(ctx.label): Range output of \(n) elements is more than the "
-                + "\(ResourceLimits.maxConstantBytes >> 20) MiB limit for constants")
-        }
+        _ = try ResourceLimits.checkConstant(TensorType(start.dtype, static: [n]), what: "\(ctx.label): Range output")
         let out = Tensor(zeros: start.dtype, shape: [n])
         for i in 0..<n {
             let v = s + Double(i) * d
