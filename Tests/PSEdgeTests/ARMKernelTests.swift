@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The ARM int8 kernels (NEON, dotprod) cannot run natively here: tools/arm/check.sh cross-compiles them
+/// The ARM kernels (int8 GEMM: NEON, dotprod; depthwise convolution and attention: NEON) cannot run natively here: tools/arm/check.sh cross-compiles them
 /// (gcc-aarch64-linux-gnu) and runs them under qemu-aarch64 against the scalar reference, bit for bit.
 final class ARMKernelTests: XCTestCase {
     func testARMKernelsEqualScalarReferenceUnderQEMU() throws {
@@ -24,5 +24,6 @@ final class ARMKernelTests: XCTestCase {
         XCTAssertTrue(text.contains("1200 kernel runs (neon, dotprod) compared with the scalar reference: 0 mismatches"), text)
         XCTAssertTrue(text.contains("600 kernel runs (neon) compared with the scalar reference: 0 mismatches"), text)
         XCTAssertTrue(text.contains("400 depthwise runs (neon) compared with the scalar reference: 0 mismatches"), text)
+        XCTAssertTrue(text.contains("300 attention runs (neon) compared with the scalar reference: 0 mismatches"), text)
     }
 }

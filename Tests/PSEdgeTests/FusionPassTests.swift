@@ -197,12 +197,25 @@ final class FusionPassTests: XCTestCase {
             var (o, _) = try optimize(g, [.attention])
             for (qt, kt) in [(7, 32), (1, 1), (64, 5), (300, 300)] {
                 for i in o.nodes.indices where o.nodes[i].opType == "Attention" {
+                    o.nodes[i].attributes["kernel"] = .string("tiles")
                     o.nodes[i].attributes["q_tile"] = .int(qt)
                     o.nodes[i].attributes["k_tile"] = .int(kt)
                 }
                 for threads in [1, 2] {
                     try assertSameOutputs(o, g, inputs(for: g, seed: 7), threads: threads, "\(name) tiles \(qt)x\(kt), \(threads) threads")
                 }
+            }
+        }
+    }
+
+    /// The small-head kernel (`kernel` = rows; the default below 17 dims) on the same graphs, on one and two threads.
+    func testAttentionKernelRows() throws {
+        for name in ["attention_classic_torch", "attention_sdpa_torch", "attention_bmm_torch"] {
+            let g = try fixture(name)
+            var (o, _) = try optimize(g, name == "attention_bmm_torch" ? [.identity, .attention] : [.attention])
+            for i in o.nodes.indices where o.nodes[i].opType == "Attention" { o.nodes[i].attributes["kernel"] = .string("rows") }
+            for threads in [1, 2] {
+                try assertSameOutputs(o, g, inputs(for: g, seed: 11), threads: threads, "\(name) rows, \(threads) threads")
             }
         }
     }

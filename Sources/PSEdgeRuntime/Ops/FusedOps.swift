@@ -141,15 +141,26 @@ struct SiLUKernel: Kernel {
 /// inputs Q [B, Lq, H·D], K [B, Lk, H·D], V [B, Lk, H·Dv]; attributes `heads` (H), `scale` (default 1/√D);
 /// output [B, Lq, H·Dv] with out[b, i, h·Dv + e] = Σ_j softmax_j(scale · q_i·k_j) v_j[e] per head.
 ///
-/// The score matrix is never materialized: each (batch, head, query tile) walks the keys a tile at a time with
-/// an online softmax (running row max and sum; the accumulator is rescaled when the max grows), both products
-/// on sgemm. Optional attributes `q_tile`, `k_tile` set the tile sizes (for tests; defaults 64 and 512: a 128 KiB
-/// score tile per worker).
+/// Two ways, both without materializing the score matrix:
+/// - rows (heads of at most `rowsMaxHeadDim` dims, as in the UNet's 4- and 8-dim heads): keys and values are
+///   transposed once per (batch, head) and `pse_attention_rows_f32` (per-ISA C) scores 16 keys per vector, then
+///   turns one row of scores into weights and the output in registers. At such dims sgemm tiles are all call and
+///   packing overhead and the time goes to exp, which this path does in a vector polynomial.
+/// - tiles (larger heads): each (batch, head, query tile) walks the keys a tile at a time with an online softmax
+///   (running row max and sum; the accumulator is rescaled when the max grows), both products on sgemm.
+/// Optional attributes (for tests): `kernel` = "rows" | "tiles" forces a way; `q_tile`, `k_tile` set the tile
+/// sizes (defaults 64 and 512: a 128 KiB score tile per worker).
 struct AttentionKernel: Kernel {
+    /// Beyond this the scores are d fused multiply-adds per 16 keys against one exp: blocked sgemm wins.
+    static let rowsMaxHeadDim = 16
+    /// Query rows per work item of the rows way.
+    static let rowsPerItem = 16
+
     let outputTypes: [TensorType]
     let batch: Int, lq: Int, lk: Int, heads: Int, d: Int, dv: Int
     let scale: Float
     let qTile: Int, kTile: Int
+    let byRows: Bool
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         try ctx.requireInputs(3...3)
@@ -166,8 +177,15 @@ struct AttentionKernel: Kernel {
         let scale = try ctx.attrs.float("scale") ?? 1 / Float(d).squareRoot()
         let qTile = try ctx.attrs.int("q_tile", default: 64), kTile = try ctx.attrs.int("k_tile", default: 512)
         guard qTile > 0, kTile > 0 else { throw OpsKit.invalid(ctx, "q_tile and k_tile must be positive") }
+        let byRows: Bool
+        switch try ctx.attrs.string("kernel") {
+        case nil: byRows = d >= 1 && dv >= 1 && d <= rowsMaxHeadDim && dv <= rowsMaxHeadDim
+        case "rows": byRows = d >= 1 && dv >= 1
+        case "tiles": byRows = false
+        case let other?: throw OpsKit.invalid(ctx, "kernel must be \"rows\" or \"tiles\", not \"\(other)\"")
+        }
         return AttentionKernel(outputTypes: [TensorType(.float32, static: [q[0], q[1], v[2]])], batch: q[0], lq: q[1], lk: k[1],
-                               heads: heads, d: d, dv: dv, scale: scale, qTile: qTile, kTile: kTile)
+                               heads: heads, d: d, dv: dv, scale: scale, qTile: qTile, kTile: kTile, byRows: byRows)
     }
 
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
@@ -175,6 +193,7 @@ struct AttentionKernel: Kernel {
         let o = outputs[0].pointer(Float.self)
         if lq == 0 || outputs[0].count == 0 { return }
         if lk == 0 { memset(o, 0, outputs[0].byteCount); return }
+        if byRows { return runByRows(q, k, v, o, pool: pool) }
         let tq = min(qTile, lq), tk = min(kTile, lk)
         let qTiles = (lq + tq - 1) / tq
         let items = batch * heads * qTiles
@@ -185,6 +204,45 @@ struct AttentionKernel: Kernel {
             defer { s.deallocate() }
             for item in range { self.tile(item, qTiles: qTiles, tq: tq, tk: tk, q, k, v, o, scratch: s) }
         }
+    }
+
+    /// The rows way: Kᵀ and Vᵀ of every (batch, head), zero-padded to a multiple of 16 keys, then blocks of query
+    /// rows side by side on the pool, each worker with its own row of scores.
+    private func runByRows(_ q: UnsafeMutablePointer<Float>, _ k: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                           _ o: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let ldk = (lk + 15) / 16 * 16
+        let hd = heads * d, hdv = heads * dv
+        let rowBlocks = (lq + Self.rowsPerItem - 1) / Self.rowsPerItem
+        let items = batch * heads * rowBlocks
+        let chunks = min(items, pool.threads * 4)
+        let regions = pool.scratch(bytes: [batch * heads * d * ldk * 4, batch * heads * dv * ldk * 4, chunks * ldk * 4])
+        let kt = regions[0].assumingMemoryBound(to: Float.self), vt = regions[1].assumingMemoryBound(to: Float.self)
+        let scores = regions[2].assumingMemoryBound(to: Float.self)
+        pool.parallelFor(batch * heads) { bh in
+            let b = bh / heads, h = bh % heads
+            Self.transpose(k + b * lk * hd + h * d, rowStride: hd, keys: lk, dims: d, into: kt + bh * d * ldk, ldk: ldk)
+            Self.transpose(v + b * lk * hdv + h * dv, rowStride: hdv, keys: lk, dims: dv, into: vt + bh * dv * ldk, ldk: ldk)
+        }
+        let step = (items + chunks - 1) / chunks
+        pool.parallelFor((items + step - 1) / step) { c in
+            for item in c * step..<min(items, (c + 1) * step) {
+                let bh = item / rowBlocks, b = bh / heads, h = bh % heads
+                let r0 = (item % rowBlocks) * Self.rowsPerItem, rows = min(Self.rowsPerItem, lq - r0)
+                pse_attention_rows_f32(q + (b * lq + r0) * hd + h * d, hd, Int32(rows), Int32(d), Int32(dv),
+                                       kt + bh * d * ldk, vt + bh * dv * ldk, Int32(lk), Int32(ldk), scale,
+                                       o + (b * lq + r0) * hdv + h * dv, hdv, scores + c * ldk)
+            }
+        }
+    }
+
+    /// dst[e][j] = src[j·rowStride + e] for j < keys, 0 up to ldk.
+    private static func transpose(_ src: UnsafeMutablePointer<Float>, rowStride: Int, keys: Int, dims: Int,
+                                  into dst: UnsafeMutablePointer<Float>, ldk: Int) {
+        for j in 0..<keys {
+            let row = src + j * rowStride
+            for e in 0..<dims { dst[e * ldk + j] = row[e] }
+        }
+        for e in 0..<dims { (dst + e * ldk + keys).initialize(repeating: 0, count: ldk - keys) }
     }
 
     private func tile(_ item: Int, qTiles: Int, tq: Int, tk: Int, _ q: UnsafeMutablePointer<Float>, _ k: UnsafeMutablePointer<Float>,
