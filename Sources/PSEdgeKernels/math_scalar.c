@@ -5,9 +5,3 @@
 void pse_vexp(const float *x, float *y, size_t n) { for (size_t i = 0; i < n; i++) y[i] = expf(x[i]); }
 void pse_verf(const float *x, float *y, size_t n) { for (size_t i = 0; i < n; i++) y[i] = erff(x[i]); }
 void pse_vtanh(const float *x, float *y, size_t n) { for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]); }
-void pse_vsigmoid(const float *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        y[i] = v >= 0 ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v));
-    }
-}

@@ -130,3 +130,48 @@ void pse_ops_mean_var(const float *x, size_t n, float *mean, float *var) {
     *mean = m;
     *var = (hsum(a + b) + tail) / (float)n;
 }
+
+// ---- Activations (4 lanes; the tail goes through a zero-padded vector, so it rounds like the rest). ----
+
+static inline void map4(const float *x, float *y, size_t n, v4f (*f)(v4f)) {
+    size_t i = 0;
+    for (; i + W <= n; i += W) store4(y + i, f(load4(x + i)));
+    if (i < n) {
+        float t[W] = {0};
+        memcpy(t, x + i, (n - i) * sizeof(float));
+        const v4f r = f(load4(t));
+        memcpy(y + i, &r, (n - i) * sizeof(float));
+    }
+}
+
+static inline v4f vabs(v4f x) { return (v4f)((v4i)x & (v4i){INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX}); }
+
+// 1 / (1 + e^-x) from e = exp(-|x|) (never overflows): 1/(1+e) for x ≥ 0, e/(1+e) below.
+static inline v4f vsigmoid(v4f x) {
+    const v4f e = vexp(-vabs(x));
+    const v4f r = splat(1.0f) / (splat(1.0f) + e);
+    const v4i neg = x < splat(0.0f);
+    return (v4f)(((v4i)(e * r) & neg) | ((v4i)r & ~neg));
+}
+
+static inline v4f vsilu(v4f x) { return x * vsigmoid(x); }
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7): 1 − t·P(t)·exp(−z²), t = 1/(1 + p|z|), odd in z.
+static inline v4f verf(v4f z) {
+    const v4f a = vabs(z);
+    const v4f t = splat(1.0f) / (splat(1.0f) + splat(0.3275911f) * a);
+    v4f p = splat(1.061405429f);
+    p = p * t + splat(-1.453152027f);
+    p = p * t + splat(1.421413741f);
+    p = p * t + splat(-0.284496736f);
+    p = p * t + splat(0.254829592f);
+    const v4f e = splat(1.0f) - p * t * vexp(-(a * a));
+    return (v4f)((v4i)e | ((v4i)z & (v4i)splat(-0.0f)));  // the sign of z
+}
+
+// x·Φ(x) = 0.5·x·(1 + erf(x/√2)).
+static inline v4f vgelu(v4f x) { return splat(0.5f) * x * (splat(1.0f) + verf(x * splat(0.70710678118654752f))); }
+
+void pse_ops_sigmoid(const float *x, float *y, size_t n) { map4(x, y, n, vsigmoid); }
+void pse_ops_silu(const float *x, float *y, size_t n) { map4(x, y, n, vsilu); }
+void pse_ops_gelu(const float *x, float *y, size_t n) { map4(x, y, n, vgelu); }

@@ -202,6 +202,37 @@ extension RuntimeOpsTests {
         }
     }
 
+    /// The vector activations against double precision over [-20, 20] (sigmoid, SiLU: relative; GELU: absolute,
+    /// bounded by the polynomial erf's 1.5e-7 times |x|/2 plus rounding), and their special values.
+    func testFastActivationAccuracy() {
+        let xs = stride(from: Float(-20), through: 20, by: 0.00731).map { $0 }
+        var sig = [Float](repeating: 0, count: xs.count), silu = sig, gelu = sig
+        pse_ops_sigmoid(xs, &sig, xs.count)
+        pse_ops_silu(xs, &silu, xs.count)
+        pse_ops_gelu(xs, &gelu, xs.count)
+        var worst = (sigmoid: 0.0, silu: 0.0, gelu: 0.0)
+        for (i, x) in xs.enumerated() {
+            let d = Double(x), s = 1 / (1 + Foundation.exp(-d))
+            worst.sigmoid = max(worst.sigmoid, abs(Double(sig[i]) - s) / s)
+            if x != 0 { worst.silu = max(worst.silu, abs(Double(silu[i]) - d * s) / abs(d * s)) }
+            let g = 0.5 * d * (1 + Foundation.erf(d / 2.0.squareRoot()))
+            worst.gelu = max(worst.gelu, abs(Double(gelu[i]) - g) / max(1, abs(d)))
+        }
+        XCTAssertLessThan(worst.sigmoid, 1e-6)
+        XCTAssertLessThan(worst.silu, 1e-6)
+        XCTAssertLessThan(worst.gelu, 3e-7)
+        let special: [Float] = [.infinity, -.infinity, .nan, 0, -0.0, 100, -100]
+        var out = [Float](repeating: 0, count: special.count)
+        pse_ops_sigmoid(special, &out, special.count)
+        XCTAssertEqual(Array(out[0...1]), [1, 0])
+        XCTAssertTrue(out[2].isNaN)
+        XCTAssertEqual(Array(out[3...]), [0.5, 0.5, 1, 0])
+        pse_ops_gelu(special, &out, special.count)
+        XCTAssertEqual(out[0], .infinity)
+        XCTAssertTrue(out[2].isNaN)
+        XCTAssertEqual(Array(out[3...]), [0, 0, 100, 0])
+    }
+
     func testFastExpAccuracy() {
         var worst: Double = 0
         var xs: [Float] = []

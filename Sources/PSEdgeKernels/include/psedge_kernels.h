@@ -55,11 +55,10 @@ void pse_im2col(const float *img, int channels, int height, int width, int kh, i
 void pse_col2im(const float *cols, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l,
                 int stride_h, int stride_w, int dil_h, int dil_w, int in_h, int in_w, float *img);
 
-// ---- Elementwise math (vectorized where the ISA allows). ----
+// ---- Elementwise math: libm per element (the Exp, Erf and Tanh operators; activations are in psedge_kernels_ops.h). ----
 void pse_vexp(const float *x, float *y, size_t n);
 void pse_verf(const float *x, float *y, size_t n);
 void pse_vtanh(const float *x, float *y, size_t n);
-void pse_vsigmoid(const float *x, float *y, size_t n);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,12 @@ void pse_ops_softmax_row(const float *x, float *y, size_t n, int log_mode);
 /// Sum of x[0..n) with several partial sums (more accurate and faster than one running sum).
 float pse_ops_sum(const float *x, size_t n);
 
+/// Activations with the fast exp (x may equal y): sigmoid and x·sigmoid(x) (relative error < 1e-6), and the
+/// exact-form GELU 0.5·x·(1 + erf(x/√2)) with a polynomial erf (absolute error ≤ 1.5e-7 · |x| plus rounding).
+void pse_ops_sigmoid(const float *x, float *y, size_t n);
+void pse_ops_silu(const float *x, float *y, size_t n);
+void pse_ops_gelu(const float *x, float *y, size_t n);
+
 /// Mean and biased variance of x[0..n) (two passes).
 void pse_ops_mean_var(const float *x, size_t n, float *mean, float *var);
 

@@ -237,7 +237,7 @@ struct UnaryKernel: Kernel {
             let cx = px + r.lowerBound, cy = py + r.lowerBound, m = r.count
             switch op {
             case .Relu: for i in 0..<m { cy[i] = max(cx[i], 0) }
-            case .Sigmoid: pse_vsigmoid(cx, cy, m)
+            case .Sigmoid: pse_ops_sigmoid(cx, cy, m)
             case .Tanh: pse_vtanh(cx, cy, m)
             case .Exp: pse_vexp(cx, cy, m)
             case .Erf: pse_verf(cx, cy, m)
@@ -256,7 +256,7 @@ struct UnaryKernel: Kernel {
                 if tanhGelu {
                     for i in 0..<m { let v = cx[i]; cy[i] = 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
                 } else {
-                    for i in 0..<m { let v = cx[i]; cy[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
+                    pse_ops_gelu(cx, cy, m)
                 }
             case .LeakyRelu: for i in 0..<m { cy[i] = cx[i] < 0 ? alpha * cx[i] : cx[i] }
             case .Elu: for i in 0..<m { cy[i] = cx[i] < 0 ? alpha * (expf(cx[i]) - 1) : cx[i] }

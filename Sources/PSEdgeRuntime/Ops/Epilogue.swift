@@ -21,24 +21,11 @@ public enum Activation: String, CaseIterable, Sendable {
         switch self {
         case .none: break
         case .relu: for i in 0..<n { y[i] = max(y[i], 0) }
-        case .sigmoid: pse_vsigmoid(y, y, n)
-        case .silu:
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: Activation.chunk) { buf in
-                let t = buf.baseAddress!
-                var i = 0
-                while i < n {
-                    let c = min(Activation.chunk, n - i), p = y + i
-                    pse_vsigmoid(p, t, c)
-                    for j in 0..<c { p[j] *= t[j] }
-                    i += c
-                }
-            }
-        case .gelu: for i in 0..<n { let v = y[i]; y[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
+        case .sigmoid: pse_ops_sigmoid(y, y, n)
+        case .silu: pse_ops_silu(y, y, n)
+        case .gelu: pse_ops_gelu(y, y, n)
         }
     }
-
-    /// Chunk of the temporary buffer for activations that need one (stack allocated).
-    static let chunk = 256
 }
 
 /// What a fused linear op (conv, matmul, gemm) does to its raw product before writing it:

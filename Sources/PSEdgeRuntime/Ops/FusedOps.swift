@@ -129,8 +129,7 @@ struct SiLUKernel: Kernel {
         let x = inputs[0]!.pointer(Float.self), y = outputs[0].pointer(Float.self)
         pool.parallelChunks(outputs[0].count, minChunk: 1 << 14) { r in
             let cx = x + r.lowerBound, cy = y + r.lowerBound
-            pse_vsigmoid(cx, cy, r.count)
-            for i in 0..<r.count { cy[i] *= cx[i] }
+            pse_ops_silu(cx, cy, r.count)
         }
     }
 }

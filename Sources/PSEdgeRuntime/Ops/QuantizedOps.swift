@@ -295,31 +295,38 @@ struct QMatMulKernel: Kernel {
             let wf = pool.scratch(floats: k * n)
             for i in 0..<k { for j in 0..<n { wf[i * n + j] = Float(wq[i * n + j]) * ws[j] } }
             pse_sgemm_pool(pool.pool, 0, 0, Int32(rows), Int32(n), Int32(k), 1, a, Int32(k), wf, Int32(n), 0, y, Int32(n))
+            q.epilogue.apply(y, rows: rows, cols: n, rowBias: nil, colBias: bias.map { UnsafePointer($0) }, residual: residual.map { UnsafePointer($0) })
         } else {
-            let buf = pool.scratch(bytes: [rows * k, rows * n * 4, rows * 8])
+            let buf = pool.scratch(bytes: [rows * k, rows * n * 4])
             let aq = buf[0].assumingMemoryBound(to: UInt8.self), acc = buf[1].assumingMemoryBound(to: Int32.self)
-            let rowScale = buf[2].assumingMemoryBound(to: Float.self), rowZero = (buf[2] + rows * 4).assumingMemoryBound(to: Int32.self)
-            if q.mode == .dynamic {
-                for r in 0..<rows {
-                    let range = quantizeDynamic(a + r * k, aq + r * k, k)
-                    rowScale[r] = range.scale
-                    rowZero[r] = Int32(range.zeroPoint)
-                }
-            } else {
-                pse_quantize_u8(a, aq, rows * k, q.input.scale, Int32(q.input.zeroPoint))
-                for r in 0..<rows { rowScale[r] = q.input.scale; rowZero[r] = Int32(q.input.zeroPoint) }
-            }
             let bp = UnsafePointer(packed?.base.assumingMemoryBound(to: Int8.self) ?? inputs[1]!.pointer(Int8.self))
+            let sums = colSums, settings = q
+            // Each chunk of rows goes through quantize, GEMM, dequantize and epilogue while it is in cache: one
+            // parallel region, no serial pass over the whole matrix.
             pool.parallelChunks(rows, minChunk: 4) { chunk in
-                pse_gemm_u8s8_packed(Int32(chunk.count), Int32(n), Int32(k), aq + chunk.lowerBound * k, Int32(k), bp,
-                                     acc + chunk.lowerBound * n, Int32(n))
-            }
-            let sums = colSums
-            for r in 0..<rows {
-                let s = rowScale[r], zp = rowZero[r], ar = acc + r * n, yr = y + r * n
-                for j in 0..<n { yr[j] = Float(ar[j] - zp * sums[j]) * (s * ws[j]) }
+                let r0 = chunk.lowerBound, count = chunk.count
+                let scales = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                let zeros = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+                defer { scales.deallocate(); zeros.deallocate() }
+                if settings.mode == .dynamic {
+                    for i in 0..<count {
+                        let range = quantizeDynamic(a + (r0 + i) * k, aq + (r0 + i) * k, k)
+                        scales[i] = range.scale
+                        zeros[i] = Int32(range.zeroPoint)
+                    }
+                } else {
+                    pse_quantize_u8(a + r0 * k, aq + r0 * k, count * k, settings.input.scale, Int32(settings.input.zeroPoint))
+                    scales.initialize(repeating: settings.input.scale, count: count)
+                    zeros.initialize(repeating: Int32(settings.input.zeroPoint), count: count)
+                }
+                pse_gemm_u8s8_packed(Int32(count), Int32(n), Int32(k), aq + r0 * k, Int32(k), bp, acc + r0 * n, Int32(n))
+                for i in 0..<count {
+                    let s = scales[i], zp = zeros[i], ar = acc + (r0 + i) * n, yr = y + (r0 + i) * n
+                    for j in 0..<n { yr[j] = Float(ar[j] - zp * sums[j]) * (s * ws[j]) }
+                }
+                settings.epilogue.apply(y + r0 * n, rows: count, cols: n, rowBias: nil, colBias: bias.map { UnsafePointer($0) },
+                                        residual: residual.map { UnsafePointer($0 + r0 * n) })
             }
         }
-        q.epilogue.apply(y, rows: rows, cols: n, rowBias: nil, colBias: bias.map { UnsafePointer($0) }, residual: residual.map { UnsafePointer($0) })
     }
 }
