@@ -86,19 +86,95 @@ void pse_im2col_u8_packed(const uint8_t *img, int channels, int height, int widt
                                 out_h, out_w, pad_value, packed, 0, (k + 3) / 4, scratch);
 }
 
-// One im2col row (contiguous n = out_h·out_w bytes) for k-index `row`.
+// Short copies and fills (a few to a few dozen bytes per output row) without a libc call each: 16-byte vector
+// moves, the last one overlapping the previous; under 16 bytes, two overlapping moves of a fixed size.
+#if defined(__x86_64__)
+typedef __m128i bytes16;
+static inline bytes16 load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
+static inline void store16(uint8_t *p, bytes16 v) { _mm_storeu_si128((__m128i *)p, v); }
+static inline bytes16 splat16(uint8_t b) { return _mm_set1_epi8((char)b); }
+#elif defined(__aarch64__)
+typedef uint8x16_t bytes16;
+static inline bytes16 load16(const uint8_t *p) { return vld1q_u8(p); }
+static inline void store16(uint8_t *p, bytes16 v) { vst1q_u8(p, v); }
+static inline bytes16 splat16(uint8_t b) { return vdupq_n_u8(b); }
+#endif
+
+static inline void copy_bytes(uint8_t *d, const uint8_t *s, size_t n) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    if (n >= 16) {
+        for (size_t i = 0; i + 16 < n; i += 16) store16(d + i, load16(s + i));
+        store16(d + n - 16, load16(s + n - 16));
+        return;
+    }
+#else
+    if (n >= 16) { memcpy(d, s, n); return; }
+#endif
+    if (n >= 8) { memcpy(d, s, 8); memcpy(d + n - 8, s + n - 8, 8); return; }
+    if (n >= 4) { memcpy(d, s, 4); memcpy(d + n - 4, s + n - 4, 4); return; }
+    if (n > 0) { d[0] = s[0]; d[n / 2] = s[n / 2]; d[n - 1] = s[n - 1]; }
+}
+
+static inline void fill_bytes(uint8_t *d, uint8_t value, size_t n) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    if (n >= 16) {
+        const bytes16 v = splat16(value);
+        for (size_t i = 0; i + 16 < n; i += 16) store16(d + i, v);
+        store16(d + n - 16, v);
+        return;
+    }
+#else
+    if (n >= 16) { memset(d, value, n); return; }
+#endif
+    const uint64_t v8 = value * 0x0101010101010101ull;
+    if (n >= 8) { memcpy(d, &v8, 8); memcpy(d + n - 8, &v8, 8); return; }
+    if (n >= 4) { memcpy(d, &v8, 4); memcpy(d + n - 4, &v8, 4); return; }
+    if (n > 0) { d[0] = value; d[n / 2] = value; d[n - 1] = value; }
+}
+
+// d[ox] = s[2·ox] for ox in [lo, hi), 16 at a time while the 32 bytes read stay below `limit`; returns where it
+// stopped.
+static inline int gather_even(uint8_t *d, const uint8_t *s, int lo, int hi, int limit) {
+    int ox = lo;
+#if defined(__x86_64__)
+    const __m128i low = _mm_set1_epi16(0x00FF);
+    for (; ox + 16 <= hi && 2 * ox + 32 <= limit; ox += 16) {
+        const __m128i a = _mm_and_si128(load16(s + 2 * ox), low), b = _mm_and_si128(load16(s + 2 * ox + 16), low);
+        store16(d + ox, _mm_packus_epi16(a, b));
+    }
+#elif defined(__aarch64__)
+    for (; ox + 16 <= hi && 2 * ox + 32 <= limit; ox += 16) vst1q_u8(d + ox, vld2q_u8(s + 2 * ox).val[0]);
+#endif
+    (void)d; (void)s; (void)hi; (void)limit;
+    return ox;
+}
+
+// One im2col row (contiguous n = out_h·out_w bytes) for k-index `row`. Per output row, the columns whose input
+// lies inside the image are found first, so only the padding is filled and the inside is copied without checks.
 static void im2col_row(const uint8_t *img, int height, int width, int kh, int kw, int pad_t, int pad_l, int stride_h,
                        int stride_w, int dil_h, int dil_w, int out_h, int out_w, uint8_t pad_value, int row, uint8_t *dst) {
     const int c = row / (kh * kw), ky = (row / kw) % kh, kx = row % kw;
     const uint8_t *src = img + (size_t)c * height * width;
+    const int x0 = -pad_l + kx * dil_w;  // input column of output column 0
+    // Output columns [lo, hi) read input columns x0 + ox·stride_w inside [0, width).
+    int lo = x0 >= 0 ? 0 : (-x0 + stride_w - 1) / stride_w;
+    int hi = width - x0 <= 0 ? 0 : (width - x0 - 1) / stride_w + 1;
+    if (hi > out_w) hi = out_w;
+    if (lo > hi) lo = hi;
     for (int oy = 0; oy < out_h; oy++) {
         const int iy = oy * stride_h - pad_t + ky * dil_h;
         uint8_t *d = dst + (size_t)oy * out_w;
-        if (iy < 0 || iy >= height) { memset(d, pad_value, (size_t)out_w); continue; }
-        const uint8_t *srow = src + (size_t)iy * width;
-        const int x0 = -pad_l + kx * dil_w;
-        if (stride_w == 1 && x0 >= 0 && x0 + out_w <= width) { memcpy(d, srow + x0, (size_t)out_w); continue; }
-        for (int ox = 0, ix = x0; ox < out_w; ox++, ix += stride_w) d[ox] = (ix >= 0 && ix < width) ? srow[ix] : pad_value;
+        if (iy < 0 || iy >= height) { fill_bytes(d, pad_value, (size_t)out_w); continue; }
+        const uint8_t *srow = src + (size_t)iy * width + x0;
+        fill_bytes(d, pad_value, (size_t)lo);
+        if (stride_w == 1) {
+            copy_bytes(d + lo, srow + lo, (size_t)(hi - lo));
+        } else {
+            int ox = lo;
+            if (stride_w == 2) ox = gather_even(d, srow, lo, hi, width - x0);
+            for (; ox < hi; ox++) d[ox] = srow[(ptrdiff_t)ox * stride_w];
+        }
+        fill_bytes(d + hi, pad_value, (size_t)(out_w - hi));
     }
 }
 

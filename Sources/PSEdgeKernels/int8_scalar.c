@@ -1,30 +1,18 @@
 // Scalar int8 reference kernels. Loops are written so the compiler can vectorize the inner dimension;
 // the hand-written SIMD files come later and are tested against these.
 #include "psedge_kernels.h"
+#include "quantize_impl.h"
 #include <math.h>
 #include <string.h>
 
-void pse_quantize_u8(const float *x, uint8_t *q, size_t n, float scale, int zero_point) {
-    const float inv = 1.0f / scale;
-    // Adding and subtracting 1.5·2^23 rounds to nearest-even in the default rounding mode (|v| < 2^22 after
-    // the clamp below); unlike nearbyintf this vectorizes.
-    const float magic = 12582912.0f, zp = (float)zero_point;
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i] * inv;
-        v = v > -512.0f ? v : -512.0f;  // NaN fails the comparison and becomes -512, i.e. 0 after the clamp
-        v = v < 512.0f ? v : 512.0f;
-        v = (v + magic) - magic + zp;
-        v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-        q[i] = (uint8_t)(int)v;
-    }
+void pse_quantize_u8_scalar(const float *x, uint8_t *q, size_t n, float scale, int zero_point) {
+    const float inv = 1.0f / scale, zp = (float)zero_point;
+    for (size_t i = 0; i < n; i++) q[i] = pse_quantize_one(x[i], inv, zp);
 }
 
-void pse_minmax(const float *x, size_t n, float *min_out, float *max_out) {
+void pse_minmax_scalar(const float *x, size_t n, float *min_out, float *max_out) {
     float lo = n ? x[0] : 0.0f, hi = lo;
-    for (size_t i = 1; i < n; i++) {
-        lo = x[i] < lo ? x[i] : lo;
-        hi = x[i] > hi ? x[i] : hi;
-    }
+    pse_minmax_tail(x, 1, n, &lo, &hi);
     *min_out = lo;
     *max_out = hi;
 }

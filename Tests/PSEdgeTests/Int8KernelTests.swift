@@ -45,21 +45,111 @@ final class Int8KernelTests: XCTestCase {
         XCTAssertTrue(ran.contains("scalar"))
     }
 
+    /// Quantization and min/max: every path equals the scalar reference bit for bit, on every tail length and on
+    /// values past the clamp, NaN, ±∞ and −0; and the reference rounds half to even.
+    func testQuantizePathsEqualScalar() {
+        defer { _ = pse_quantize_kernel_select(ProcessInfo.processInfo.environment["PSEDGE_QUANTIZE_KERNEL"] ?? "avx512") != 0
+                    || pse_quantize_kernel_select("avx2") != 0 || pse_quantize_kernel_select("scalar") != 0 }
+        var rng = SystemRandomNumberGenerator()
+        var ran: [String] = []
+        for n in Array(0...40) + [1000, 4099] {
+            var x = (0..<n).map { _ in Float.random(in: -40...40, using: &rng) }
+            for i in stride(from: 0, to: n, by: 7) { x[i] = [Float.nan, .infinity, -.infinity, -0.0, 1e30, -1e30, 2.5][(i / 7) % 7] }
+            for (scale, zp) in [(Float(0.1), 128), (0.37, 0), (0.02, 255)] {
+                XCTAssertEqual(pse_quantize_kernel_select("scalar"), 1)
+                var ref = [UInt8](repeating: 1, count: n), got = ref
+                pse_quantize_u8(x, &ref, n, scale, Int32(zp))
+                var rlo: Float = 0, rhi: Float = 0
+                pse_minmax(x, n, &rlo, &rhi)
+                for path in ["avx2", "avx512"] where pse_quantize_kernel_select(path) != 0 {
+                    if !ran.contains(path) { ran.append(path) }
+                    pse_quantize_u8(x, &got, n, scale, Int32(zp))
+                    XCTAssertEqual(got, ref, "\(path) quantize n=\(n) scale=\(scale)")
+                    var lo: Float = 0, hi: Float = 0
+                    pse_minmax(x, n, &lo, &hi)
+                    XCTAssertEqual([lo.bitPattern, hi.bitPattern], [rlo.bitPattern, rhi.bitPattern], "\(path) minmax n=\(n)")
+                }
+            }
+        }
+        XCTAssertEqual(pse_quantize_kernel_select("scalar"), 1)
+        var q = [UInt8](repeating: 0, count: 4)
+        pse_quantize_u8([0.5, 1.5, 2.5, -0.5], &q, 4, 1, 10)
+        XCTAssertEqual(q, [10, 12, 12, 10], "half to even")
+        print("quantize paths checked against scalar: \(ran)")
+    }
+
+    /// Dequantize-with-epilogue: the scalar reference equals the same steps written in Swift, and every vector path
+    /// equals it bit for bit (every epilogue combination, row lengths around the vector widths).
+    func testDequantRowsPathsEqualScalar() {
+        defer { for p in [ProcessInfo.processInfo.environment["PSEDGE_DEQUANT_KERNEL"] ?? "avx512", "avx2", "scalar"] where pse_dequant_kernel_select(p) != 0 { break } }
+        var rng = SystemRandomNumberGenerator()
+        var ran: Set<String> = []
+        for n in [1, 7, 8, 15, 16, 17, 49, 196] {
+            let rows = 3, xs: Float = 0.02, zp: Int32 = 37
+            let acc = (0..<(rows * n)).map { _ in Int32.random(in: -200_000...200_000, using: &rng) }
+            let ws = (0..<rows).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+            let wsum = (0..<rows).map { _ in Int32.random(in: -3000...3000, using: &rng) }
+            let bias = (0..<rows).map { _ in Float.random(in: -2...2, using: &rng) }
+            let res = (0..<(rows * n)).map { _ in Float.random(in: -20...20, using: &rng) }
+            for (useBias, useRes, relu, first) in [(false, false, false, false), (true, false, true, false), (true, true, true, true),
+                                                   (true, true, true, false), (false, true, false, false)] {
+                var expected = [Float](repeating: 0, count: rows * n)
+                for r in 0..<rows {
+                    for j in 0..<n {
+                        var v = Float(acc[r * n + j] - zp * wsum[r]) * (xs * ws[r])
+                        if useBias { v = v + bias[r] }
+                        if useRes && first { v = v + res[r * n + j] }
+                        if relu { v = v > 0 ? v : 0 }
+                        if useRes && !first { v = v + res[r * n + j] }
+                        expected[r * n + j] = v
+                    }
+                }
+                for path in ["scalar", "avx2", "avx512"] where pse_dequant_kernel_select(path) != 0 {
+                    ran.insert(path)
+                    var y = [Float](repeating: .nan, count: rows * n)
+                    bias.withUnsafeBufferPointer { b in
+                        res.withUnsafeBufferPointer { rp in
+                            pse_dequant_rows(acc, Int32(rows), Int32(n), xs, zp, ws, wsum, useBias ? b.baseAddress : nil, useRes ? rp.baseAddress : nil,
+                                             relu ? 1 : 0, first ? 1 : 0, &y)
+                        }
+                    }
+                    XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "\(path) n=\(n) bias \(useBias) residual \(useRes) relu \(relu) first \(first)")
+                }
+            }
+        }
+        print("dequant paths checked: \(ran.sorted())")
+    }
+
+    /// Packed im2col against im2col then pack, on ResNet's geometries (3×3 pad 1 strides 1 and 2, the 7×7 stride-2
+    /// stem, 1×1 stride 2; rows of 16+ outputs at stride 2 take the vector gather) and random ones (dilation, asymmetric padding, kernels wider than the image).
     func testPackedIm2colEqualsIm2colThenPack() {
         var rng = SystemRandomNumberGenerator()
-        let (c, h, w) = (3, 7, 9)
-        let img = randomBytes(c * h * w, &rng)
-        let (kh, kw, sh, sw, pt, pl, dh, dw) = (3, 2, 2, 1, 1, 0, 1, 2)
-        let oh = (h + 2 * pt - dh * (kh - 1) - 1) / sh + 1, ow = (w + 2 * pl - dw * (kw - 1) - 1) / sw + 1
-        let k = c * kh * kw, p = oh * ow
-        var cols = [UInt8](repeating: 0, count: k * p)
-        pse_im2col_u8(img, Int32(c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(pt), Int32(pl), Int32(sh), Int32(sw), Int32(dh), Int32(dw),
-                      Int32(oh), Int32(ow), 77, &cols)
-        var viaPack = [UInt8](repeating: 0, count: pse_packed_b_size(Int32(k), Int32(p))), direct = [UInt8](repeating: 0xAB, count: viaPack.count)
-        var scratch = [UInt8](repeating: 0, count: 4 * p)
-        pse_pack_b(cols, Int32(p), Int32(k), Int32(p), &viaPack)
-        pse_im2col_u8_packed(img, Int32(c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(pt), Int32(pl), Int32(sh), Int32(sw), Int32(dh), Int32(dw),
-                             Int32(oh), Int32(ow), 77, &direct, &scratch)
-        XCTAssertEqual(direct, viaPack)
+        typealias Geometry = (c: Int, h: Int, w: Int, kh: Int, kw: Int, sh: Int, sw: Int, pt: Int, pl: Int, pb: Int, pr: Int, dh: Int, dw: Int)
+        var cases: [Geometry] = [
+            (3, 7, 9, 3, 2, 2, 1, 1, 0, 1, 0, 1, 2), (4, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), (4, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
+            (3, 30, 30, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1), (3, 12, 80, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1), (2, 9, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), (5, 9, 9, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1), (2, 3, 2, 3, 5, 1, 1, 2, 3, 2, 3, 1, 1),
+        ]
+        for _ in 0..<30 {
+            let kh = Int.random(in: 1...4, using: &rng), kw = Int.random(in: 1...4, using: &rng)
+            cases.append((Int.random(in: 1...3, using: &rng), Int.random(in: 1...12, using: &rng), Int.random(in: 1...20, using: &rng), kh, kw,
+                          Int.random(in: 1...3, using: &rng), Int.random(in: 1...3, using: &rng), Int.random(in: 0...2, using: &rng),
+                          Int.random(in: 0...3, using: &rng), Int.random(in: 0...2, using: &rng), Int.random(in: 0...3, using: &rng),
+                          Int.random(in: 1...2, using: &rng), Int.random(in: 1...2, using: &rng)))
+        }
+        for g in cases {
+            let oh = (g.h + g.pt + g.pb - g.dh * (g.kh - 1) - 1) / g.sh + 1, ow = (g.w + g.pl + g.pr - g.dw * (g.kw - 1) - 1) / g.sw + 1
+            if oh < 1 || ow < 1 { continue }
+            let img = randomBytes(g.c * g.h * g.w, &rng)
+            let k = g.c * g.kh * g.kw, p = oh * ow
+            var cols = [UInt8](repeating: 0, count: k * p)
+            pse_im2col_u8(img, Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.kh), Int32(g.kw), Int32(g.pt), Int32(g.pl), Int32(g.sh), Int32(g.sw),
+                          Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), 77, &cols)
+            var viaPack = [UInt8](repeating: 0, count: pse_packed_b_size(Int32(k), Int32(p))), direct = [UInt8](repeating: 0xAB, count: viaPack.count)
+            var scratch = [UInt8](repeating: 0, count: 4 * p)
+            pse_pack_b(cols, Int32(p), Int32(k), Int32(p), &viaPack)
+            pse_im2col_u8_packed(img, Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.kh), Int32(g.kw), Int32(g.pt), Int32(g.pl), Int32(g.sh), Int32(g.sw),
+                                 Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), 77, &direct, &scratch)
+            XCTAssertEqual(direct, viaPack, "\(g)")
+        }
     }
 }

@@ -15,6 +15,19 @@ void pse_quantize_u8(const float *x, uint8_t *q, size_t n, float scale, int zero
 
 /// Min and max of x[0..n) (0 and 0 for n == 0).
 void pse_minmax(const float *x, size_t n, float *min_out, float *max_out);
+/// Which implementation the two above dispatch to ("scalar", "avx2", "avx512"; PSEDGE_QUANTIZE_KERNEL forces one);
+/// select returns 0 if this CPU cannot run it. Every path equals the scalar one bit for bit.
+int pse_quantize_kernel_select(const char *name);
+const char *pse_quantize_kernel_name(void);
+
+/// Output rows of a quantized convolution: y[r][j] = (acc[r][j] − zp·wsum[r]) · x_scale·wscale[r], then + bias[r]
+/// (bias may be NULL), + residual[r][j] if residual_first, relu if relu, + residual[r][j] otherwise (residual may be
+/// NULL). Rows are n long, contiguous. Dispatched ("scalar", "avx2", "avx512"; PSEDGE_DEQUANT_KERNEL forces one);
+/// every path equals the scalar one bit for bit.
+void pse_dequant_rows(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
+                      const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first, float *y);
+int pse_dequant_kernel_select(const char *name);
+const char *pse_dequant_kernel_name(void);
 
 /// u8 im2col: like pse_im2col, padding with `pad_value` (the zero point, i.e. quantized 0.0).
 void pse_im2col_u8(const uint8_t *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l,

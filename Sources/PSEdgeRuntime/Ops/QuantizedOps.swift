@@ -185,18 +185,25 @@ struct QConvKernel: Kernel {
                     let first = b * c.m + gi * mg  // this group's first output row (image b)
                     let out = y + first * plane
                     let zp = Int32(r.zeroPoint)
-                    let epilogue = q.epilogue
+                    let epilogue = q.epilogue, sums = rowSums
                     // Dequantize and apply the epilogue (bias, activation, residual) row by row while the row is in
                     // cache, in parallel: one pass over the output instead of two, the second of them serial.
+                    // ReLU (or none) is fused in C; another activation runs after, then a late residual.
+                    let cActivation = epilogue.activation == .none || epilogue.activation == .relu
                     pool.parallelChunks(mg, minChunk: max(1, 16384 / max(plane, 1))) { ms in
-                        for m in ms {
-                            let s = r.scale * ws[gi * mg + m], corr = zp * rowSums[gi * mg + m]
-                            let a = acc + m * plane, o = out + m * plane
-                            for j in 0..<plane { o[j] = Float(a[j] - corr) * s }
+                        let o = out + ms.lowerBound * plane
+                        let res = residual.map { UnsafePointer($0 + (first + ms.lowerBound) * plane) }
+                        let early = epilogue.residualBeforeActivation || cActivation
+                        sums.withUnsafeBufferPointer { sums in
+                            pse_dequant_rows(acc + ms.lowerBound * plane, Int32(ms.count), Int32(plane), r.scale, zp,
+                                             ws + gi * mg + ms.lowerBound, sums.baseAddress! + gi * mg + ms.lowerBound,
+                                             bias.map { UnsafePointer($0 + gi * mg + ms.lowerBound) }, early ? res : nil,
+                                             epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0, o)
                         }
-                        epilogue.apply(out + ms.lowerBound * plane, rows: ms.count, cols: plane,
-                                       rowBias: bias.map { UnsafePointer($0 + gi * mg + ms.lowerBound) }, colBias: nil,
-                                       residual: residual.map { UnsafePointer($0 + (first + ms.lowerBound) * plane) })
+                        if !cActivation {
+                            epilogue.activation.apply(o, ms.count * plane)
+                            if let res, !epilogue.residualBeforeActivation { for i in 0..<ms.count * plane { o[i] += res[i] } }
+                        }
                     }
                 }
             }

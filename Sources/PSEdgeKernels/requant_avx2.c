@@ -1,0 +1,33 @@
+// Dequantization with the fused epilogue, AVX2: 8 elements per step (requant_impl.h).
+#if defined(__x86_64__)
+#include "psedge_kernels.h"
+#include "requant_impl.h"
+#include <immintrin.h>
+
+#define ISA __attribute__((target("avx2")))
+
+ISA void pse_dequant_rows_avx2(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
+                     const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first, float *y) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int r = 0; r < rows; r++) {
+        const pse_dequant_row row = pse_dequant_row_at(r, acc, n, x_scale, zp, wscale, wsum, residual, y);
+        const float scale = row.scale;
+        const int32_t corr = row.corr, *a = row.acc;
+        const float *res = row.res;
+        float *o = row.y;
+        const __m256i vcorr = _mm256_set1_epi32(corr);
+        const __m256 vscale = _mm256_set1_ps(scale), vbias = _mm256_set1_ps(bias ? bias[r] : 0.0f);
+        int j = 0;
+        for (; j + 8 <= n; j += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(a + j)), vcorr)), vscale);
+            if (bias) v = _mm256_add_ps(v, vbias);
+            if (res && residual_first) v = _mm256_add_ps(v, _mm256_loadu_ps(res + j));
+            if (relu) v = _mm256_max_ps(v, zero);  // v > 0 ? v : 0
+            if (res && !residual_first) v = _mm256_add_ps(v, _mm256_loadu_ps(res + j));
+            _mm256_storeu_ps(o + j, v);
+        }
+        for (; j < n; j++)
+            o[j] = pse_dequant_one(a[j], corr, scale, bias ? bias + r : NULL, res ? res + j : NULL, relu, residual_first);
+    }
+}
+#endif
