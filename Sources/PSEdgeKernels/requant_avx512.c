@@ -6,11 +6,10 @@
 
 #define ISA __attribute__((target("avx512f")))
 
-ISA void pse_dequant_rows_avx512(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
-                     const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first, float *y) {
+ISA void pse_dequant_rows_avx512(PSE_DEQUANT_PARAMS) {
     const __m512 zero = _mm512_setzero_ps();
     for (int r = 0; r < rows; r++) {
-        const pse_dequant_row row = pse_dequant_row_at(r, acc, n, x_scale, zp, wscale, wsum, residual, y);
+        const pse_dequant_row row = pse_dequant_row_at(r, acc, ldacc, x_scale, zp, wscale, wsum, residual, ldres, y, ldy);
         const float scale = row.scale;
         const int32_t corr = row.corr, *a = row.acc;
         const float *res = row.res;

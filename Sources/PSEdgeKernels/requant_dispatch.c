@@ -17,8 +17,7 @@ int pse_dequant_kernel_select(const char *name) { return pse_dispatch_select(&di
 
 const char *pse_dequant_kernel_name(void) { return pse_dispatch_chosen(&dispatcher)->name; }
 
-void pse_dequant_rows(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
-                      const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first, float *y) {
-    ((pse_dequant_rows_fn)pse_dispatch_chosen(&dispatcher)->entries[0])(acc, rows, n, x_scale, zp, wscale, wsum, bias, residual,
-                                                                        relu, residual_first, y);
+void pse_dequant_rows(PSE_DEQUANT_PARAMS) {
+    ((pse_dequant_rows_fn)pse_dispatch_chosen(&dispatcher)->entries[0])(acc, ldacc, rows, n, x_scale, zp, wscale, wsum, bias,
+                                                                        residual, ldres, relu, residual_first, y, ldy);
 }

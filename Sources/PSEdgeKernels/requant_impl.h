@@ -7,20 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef void (*pse_dequant_rows_fn)(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
-                                    const int32_t *wsum, const float *bias, const float *residual, int relu,
-                                    int residual_first, float *y);
+#define PSE_DEQUANT_PARAMS                                                                                       \
+    const int32_t *acc, int ldacc, int rows, int n, float x_scale, int32_t zp, const float *wscale,              \
+        const int32_t *wsum, const float *bias, const float *residual, int ldres, int relu, int residual_first,  \
+        float *y, int ldy
 
-void pse_dequant_rows_scalar(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
-                             const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first,
-                             float *y);
+typedef void (*pse_dequant_rows_fn)(PSE_DEQUANT_PARAMS);
+
+void pse_dequant_rows_scalar(PSE_DEQUANT_PARAMS);
 #if defined(__x86_64__)
-void pse_dequant_rows_avx2(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
-                           const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first,
-                           float *y);
-void pse_dequant_rows_avx512(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
-                             const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first,
-                             float *y);
+void pse_dequant_rows_avx2(PSE_DEQUANT_PARAMS);
+void pse_dequant_rows_avx512(PSE_DEQUANT_PARAMS);
 #endif
 
 /// Row r's constants and pointers.
@@ -32,11 +29,11 @@ typedef struct {
     float *y;
 } pse_dequant_row;
 
-static inline pse_dequant_row pse_dequant_row_at(int r, const int32_t *acc, int n, float x_scale, int32_t zp,
-                                                 const float *wscale, const int32_t *wsum, const float *residual, float *y) {
-    const size_t at = (size_t)r * n;
-    return (pse_dequant_row){x_scale * wscale[r], (int32_t)((uint32_t)zp * (uint32_t)wsum[r]), acc + at,
-                             residual ? residual + at : NULL, y + at};
+static inline pse_dequant_row pse_dequant_row_at(int r, const int32_t *acc, int ldacc, float x_scale, int32_t zp,
+                                                 const float *wscale, const int32_t *wsum, const float *residual,
+                                                 int ldres, float *y, int ldy) {
+    return (pse_dequant_row){x_scale * wscale[r], (int32_t)((uint32_t)zp * (uint32_t)wsum[r]), acc + (size_t)r * ldacc,
+                             residual ? residual + (size_t)r * ldres : NULL, y + (size_t)r * ldy};
 }
 
 /// The reference's per-element step (vector paths use it for their tails).

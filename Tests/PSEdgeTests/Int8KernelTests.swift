@@ -79,38 +79,39 @@ final class Int8KernelTests: XCTestCase {
     }
 
     /// Dequantize-with-epilogue: the scalar reference equals the same steps written in Swift, and every vector path
-    /// equals it bit for bit (every epilogue combination, row lengths around the vector widths).
+    /// equals it bit for bit (every epilogue combination, row lengths around the vector widths, padded row strides).
     func testDequantRowsPathsEqualScalar() {
         defer { for p in [ProcessInfo.processInfo.environment["PSEDGE_DEQUANT_KERNEL"] ?? "avx512", "avx2", "scalar"] where pse_dequant_kernel_select(p) != 0 { break } }
         var rng = SystemRandomNumberGenerator()
         var ran: Set<String> = []
         for n in [1, 7, 8, 15, 16, 17, 49, 196] {
             let rows = 3, xs: Float = 0.02, zp: Int32 = 37
-            let acc = (0..<(rows * n)).map { _ in Int32.random(in: -200_000...200_000, using: &rng) }
+            let (lda, ldr, ldy) = (n + 3, n + 1, n + 2)
+            let acc = (0..<(rows * lda)).map { _ in Int32.random(in: -200_000...200_000, using: &rng) }
             let ws = (0..<rows).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
             let wsum = (0..<rows).map { _ in Int32.random(in: -3000...3000, using: &rng) }
             let bias = (0..<rows).map { _ in Float.random(in: -2...2, using: &rng) }
-            let res = (0..<(rows * n)).map { _ in Float.random(in: -20...20, using: &rng) }
+            let res = (0..<(rows * ldr)).map { _ in Float.random(in: -20...20, using: &rng) }
             for (useBias, useRes, relu, first) in [(false, false, false, false), (true, false, true, false), (true, true, true, true),
                                                    (true, true, true, false), (false, true, false, false)] {
-                var expected = [Float](repeating: 0, count: rows * n)
+                var expected = [Float](repeating: .nan, count: rows * ldy)
                 for r in 0..<rows {
                     for j in 0..<n {
-                        var v = Float(acc[r * n + j] - zp * wsum[r]) * (xs * ws[r])
+                        var v = Float(acc[r * lda + j] - zp * wsum[r]) * (xs * ws[r])
                         if useBias { v = v + bias[r] }
-                        if useRes && first { v = v + res[r * n + j] }
+                        if useRes && first { v = v + res[r * ldr + j] }
                         if relu { v = v > 0 ? v : 0 }
-                        if useRes && !first { v = v + res[r * n + j] }
-                        expected[r * n + j] = v
+                        if useRes && !first { v = v + res[r * ldr + j] }
+                        expected[r * ldy + j] = v
                     }
                 }
                 for path in ["scalar", "avx2", "avx512"] where pse_dequant_kernel_select(path) != 0 {
                     ran.insert(path)
-                    var y = [Float](repeating: .nan, count: rows * n)
+                    var y = [Float](repeating: .nan, count: rows * ldy)
                     bias.withUnsafeBufferPointer { b in
                         res.withUnsafeBufferPointer { rp in
-                            pse_dequant_rows(acc, Int32(rows), Int32(n), xs, zp, ws, wsum, useBias ? b.baseAddress : nil, useRes ? rp.baseAddress : nil,
-                                             relu ? 1 : 0, first ? 1 : 0, &y)
+                            pse_dequant_rows(acc, Int32(lda), Int32(rows), Int32(n), xs, zp, ws, wsum, useBias ? b.baseAddress : nil,
+                                             useRes ? rp.baseAddress : nil, Int32(ldr), relu ? 1 : 0, first ? 1 : 0, &y, Int32(ldy))
                         }
                     }
                     XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "\(path) n=\(n) bias \(useBias) residual \(useRes) relu \(relu) first \(first)")

@@ -22,10 +22,11 @@ const char *pse_quantize_kernel_name(void);
 
 /// Output rows of a quantized convolution: y[r][j] = (acc[r][j] − zp·wsum[r]) · x_scale·wscale[r], then + bias[r]
 /// (bias may be NULL), + residual[r][j] if residual_first, relu if relu, + residual[r][j] otherwise (residual may be
-/// NULL). Rows are n long, contiguous. Dispatched ("scalar", "avx2", "avx512"; PSEDGE_DEQUANT_KERNEL forces one);
-/// every path equals the scalar one bit for bit.
-void pse_dequant_rows(const int32_t *acc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
-                      const int32_t *wsum, const float *bias, const float *residual, int relu, int residual_first, float *y);
+/// NULL); rows of n elements with their own strides. Dispatched ("scalar", "avx2", "avx512"; PSEDGE_DEQUANT_KERNEL
+/// forces one); every path equals the scalar one bit for bit.
+void pse_dequant_rows(const int32_t *acc, int ldacc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
+                      const int32_t *wsum, const float *bias, const float *residual, int ldres, int relu, int residual_first,
+                      float *y, int ldy);
 int pse_dequant_kernel_select(const char *name);
 const char *pse_dequant_kernel_name(void);
 

@@ -147,9 +147,9 @@ struct QConvKernel: Kernel {
             }
         } else {
             let packedBytes = pse_packed_b_size(Int32(k), Int32(plane))
-            let buf = pool.scratch(bytes: [cg * hw, packedBytes, mg * plane * 4])
+            let buf = pool.scratch(bytes: [cg * hw, packedBytes, Self.tileScratchBytes(rows: mg, plane: plane, threads: pool.threads)])
             let xq = buf[0].assumingMemoryBound(to: UInt8.self), packed = buf[1].assumingMemoryBound(to: UInt8.self)
-            let acc = buf[2].assumingMemoryBound(to: Int32.self)
+            let tileScratch = buf[2].assumingMemoryBound(to: Int32.self)
             for b in 0..<c.n {
                 for gi in 0..<c.groups {
                     let xin = x + (b * c.c + gi * cg) * hw
@@ -177,34 +177,11 @@ struct QConvKernel: Kernel {
                                                         UInt8(r.zeroPoint), packed, Int32(gs.lowerBound), Int32(gs.upperBound), rows)
                         }
                     }
-                    // Output channels split over the pool; each chunk is an independent row block.
-                    pool.parallelChunks(mg, minChunk: 4) { rows in
-                        pse_gemm_s8u8_packed(Int32(rows.count), Int32(plane), Int32(k), wq + (gi * mg + rows.lowerBound) * k, Int32(k),
-                                             packed, acc + rows.lowerBound * plane, Int32(plane))
-                    }
                     let first = b * c.m + gi * mg  // this group's first output row (image b)
-                    let out = y + first * plane
-                    let zp = Int32(r.zeroPoint)
-                    let epilogue = q.epilogue, sums = rowSums
-                    // Dequantize and apply the epilogue (bias, activation, residual) row by row while the row is in
-                    // cache, in parallel: one pass over the output instead of two, the second of them serial.
-                    // ReLU (or none) is fused in C; another activation runs after, then a late residual.
-                    let cActivation = epilogue.activation == .none || epilogue.activation == .relu
-                    pool.parallelChunks(mg, minChunk: max(1, 16384 / max(plane, 1))) { ms in
-                        let o = out + ms.lowerBound * plane
-                        let res = residual.map { UnsafePointer($0 + (first + ms.lowerBound) * plane) }
-                        let early = epilogue.residualBeforeActivation || cActivation
-                        sums.withUnsafeBufferPointer { sums in
-                            pse_dequant_rows(acc + ms.lowerBound * plane, Int32(ms.count), Int32(plane), r.scale, zp,
-                                             ws + gi * mg + ms.lowerBound, sums.baseAddress! + gi * mg + ms.lowerBound,
-                                             bias.map { UnsafePointer($0 + gi * mg + ms.lowerBound) }, early ? res : nil,
-                                             epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0, o)
-                        }
-                        if !cActivation {
-                            epilogue.activation.apply(o, ms.count * plane)
-                            if let res, !epilogue.residualBeforeActivation { for i in 0..<ms.count * plane { o[i] += res[i] } }
-                        }
-                    }
+                    multiplyAndDequantize(wq: wq + gi * mg * k, packed: packed, rows: mg, plane: plane, k: k, input: r,
+                                          wscale: ws + gi * mg, firstRow: gi * mg, bias: bias.map { $0 + gi * mg },
+                                          residual: residual.map { $0 + first * plane }, out: y + first * plane,
+                                          tileScratch: tileScratch, pool: pool)
                 }
             }
             return
@@ -213,6 +190,62 @@ struct QConvKernel: Kernel {
         for b in 0..<c.n {
             q.epilogue.apply(y + b * c.m * plane, rows: c.m, cols: plane, rowBias: bias.map { UnsafePointer($0) }, colBias: nil,
                              residual: residual.map { UnsafePointer($0 + b * c.m * plane) })
+        }
+    }
+}
+
+extension QConvKernel {
+    /// Output tile: rows (output channels) × columns (output pixels). A tile's int32 products fit in 32 KiB, so
+    /// they are dequantized while in L1; 2-D tiles also keep both cores busy on layers with few channels or pixels.
+    static let tileRows = 32, tileCols = 256
+
+    /// How many tiles run side by side, and the int32 scratch they need.
+    static func tileChunks(rows: Int, plane: Int, threads: Int) -> Int {
+        min(((rows + tileRows - 1) / tileRows) * ((plane + tileCols - 1) / tileCols), threads * 4)
+    }
+    static func tileScratchBytes(rows: Int, plane: Int, threads: Int) -> Int {
+        tileChunks(rows: rows, plane: plane, threads: threads) * tileRows * tileCols * 4
+    }
+
+    /// out[rows, plane] = dequantize(Wq[rows, k] · packed[k, plane]) with the epilogue, tile by tile on the pool.
+    /// `firstRow` locates this group's rows in the per-channel sums; bias, residual and wscale start at the group.
+    func multiplyAndDequantize(wq: UnsafePointer<Int8>, packed: UnsafePointer<UInt8>, rows: Int, plane: Int, k: Int,
+                               input r: U8Range, wscale: UnsafePointer<Float>, firstRow: Int, bias: UnsafeMutablePointer<Float>?,
+                               residual: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                               tileScratch: UnsafeMutablePointer<Int32>, pool: ThreadPool) {
+        let tr = Self.tileRows, tc = Self.tileCols
+        let rowTiles = (rows + tr - 1) / tr, colTiles = (plane + tc - 1) / tc
+        let tiles = rowTiles * colTiles
+        let chunks = Self.tileChunks(rows: rows, plane: plane, threads: pool.threads), step = (tiles + chunks - 1) / chunks
+        let packedBlock = ((k + 3) / 4) * 64  // bytes per 16 packed columns
+        let epilogue = q.epilogue, zp = Int32(r.zeroPoint)
+        // ReLU (or none) is fused in C; another activation runs after, then a late residual.
+        let cActivation = epilogue.activation == .none || epilogue.activation == .relu
+        let early = epilogue.residualBeforeActivation || cActivation
+        rowSums.withUnsafeBufferPointer { sums in
+            let wsum = sums.baseAddress! + firstRow
+            // Consecutive tiles share a column block (its packed activations stay in cache across row tiles).
+            pool.parallelFor((tiles + step - 1) / step) { chunk in
+                let acc = tileScratch + chunk * tr * tc
+                for t in chunk * step..<min(tiles, (chunk + 1) * step) {
+                    let r0 = (t % rowTiles) * tr, c0 = (t / rowTiles) * tc
+                    let nr = min(tr, rows - r0), nc = min(tc, plane - c0)
+                    pse_gemm_s8u8_packed(Int32(nr), Int32(nc), Int32(k), wq + r0 * k, Int32(k), packed + (c0 / 16) * packedBlock,
+                                         acc, Int32(tc))
+                    let o = out + r0 * plane + c0
+                    let res = residual.map { UnsafePointer($0 + r0 * plane + c0) }
+                    pse_dequant_rows(acc, Int32(tc), Int32(nr), Int32(nc), r.scale, zp, wscale + r0, wsum + r0,
+                                     bias.map { UnsafePointer($0 + r0) }, early ? res : nil, Int32(plane),
+                                     epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0, o, Int32(plane))
+                    if !cActivation {
+                        for i in 0..<nr {
+                            let oi = o + i * plane
+                            epilogue.activation.apply(oi, nc)
+                            if let res, !epilogue.residualBeforeActivation { for j in 0..<nc { oi[j] += res[i * plane + j] } }
+                        }
+                    }
+                }
+            }
         }
     }
 }
