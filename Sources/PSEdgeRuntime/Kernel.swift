@@ -73,12 +73,16 @@ public protocol Kernel {
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool)
     /// When the output is input i's bytes viewed with another shape (Reshape & co.), the planner aliases them.
     var aliasesInput: Int? { get }
+    /// When the output may be written over input i (same size; every output element is computed from the input
+    /// element at the same position, read first): the planner reuses that buffer if the input dies at this node.
+    var overwritesInput: Int? { get }
     /// True when the outputs are known at plan time whatever the inputs hold (Shape, Constant, …).
     var isConstant: Bool { get }
 }
 
 extension Kernel {
     public var aliasesInput: Int? { nil }
+    public var overwritesInput: Int? { nil }
     public var isConstant: Bool { false }
 }
 

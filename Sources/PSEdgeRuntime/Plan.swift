@@ -21,12 +21,13 @@ public final class Plan {
 
     public var stepCount: Int { steps.count }
 
-    public convenience init(graph: Graph, threads: Int = 1) throws {
-        try self.init(graph: graph, pool: ThreadPool(threads: threads))
+    public convenience init(graph: Graph, threads: Int = 1, inPlace: Bool = true) throws {
+        try self.init(graph: graph, pool: ThreadPool(threads: threads), inPlace: inPlace)
     }
 
-    /// A plan that runs on a shared pool (several plans of one pipeline, run one after another).
-    public init(graph: Graph, pool: ThreadPool) throws {
+    /// A plan that runs on a shared pool (several plans of one pipeline, run one after another). `inPlace: false`
+    /// gives every output its own buffer (kernels that could overwrite a dying input do not; for tests).
+    public init(graph: Graph, pool: ThreadPool, inPlace: Bool = true) throws {
         self.graph = graph
         self.pool = pool
         let order = try graph.topologicallySorted()
@@ -84,6 +85,19 @@ public final class Plan {
             }
         }
         for o in graph.outputs where graph.initializers[o.name] == nil { last[rootOf(o.name)] = order.count }
+        // In place: an output written over an input that dies at its node takes over the input's buffer.
+        for (s, node) in order.enumerated() where inPlace {
+            guard let i = kernels[s].overwritesInput, i < node.inputs.count, let o = node.outputs.first, !o.isEmpty,
+                  first[o] == s else { continue }
+            let input = node.inputs[i]
+            guard !input.isEmpty, graph.initializers[input] == nil else { continue }
+            let r = rootOf(input)
+            guard let f = first[r], f >= 0, last[r] == s, bytes[r] == bytes[o], types[r]?.dtype == types[o]?.dtype else { continue }
+            root[o] = r
+            last[r] = last[o]
+            first[o] = nil
+            last[o] = nil
+        }
 
         // 3. Place root buffers in the arena.
         let roots = first.keys.sorted()

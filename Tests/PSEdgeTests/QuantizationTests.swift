@@ -119,6 +119,22 @@ final class QuantizationTests: XCTestCase {
         let loaded = try PSMModel.load(path: b, verifyTensorChecksums: true)
         XCTAssertGreaterThan(loaded.graph.initializers.values.filter { $0.dtype == .int8 }.count, 50)
         XCTAssertEqual(report.weightScales.count, loaded.graph.initializers.values.filter { $0.dtype == .int8 }.count)
+
+    }
+
+    /// Optimized (residual adds fused into the convs) and quantized, each residual conv writes over its dying
+    /// shortcut: a smaller arena, the same outputs bit for bit.
+    func testResNet50Int8ResidualConvsRunInPlace() throws {
+        var r = PassReport()
+        let g = try Optimizer.run(try staticGraph(try Fixtures.generatedDir("resnet50").appendingPathComponent("model.onnx").path), report: &r)
+        let (q, _) = try quantize(g, try samples("resnet50", "calib"))
+        XCTAssertEqual(q.nodes.filter { $0.opType == "QConv" && $0.inputs.count > 4 && !$0.inputs[4].isEmpty }.count, 16)
+        let sample = try samples("resnet50", "heldout")[0]
+        let separate = try Plan(graph: q, threads: 2, inPlace: false), inPlace = try Plan(graph: q, threads: 2)
+        print("resnet50 int8 arena: \(separate.arenaBytes) B, in place \(inPlace.arenaBytes) B")
+        XCTAssertLessThan(Double(inPlace.arenaBytes), 0.8 * Double(separate.arenaBytes))
+        let (x, y) = (try separate.run(sample), try inPlace.run(sample))
+        for o in q.outputs { XCTAssertEqual(x[o.name]!.floats, y[o.name]!.floats, o.name) }
     }
 
     func testWeightOnlyIsNearLosslessAndDynamicNeedsNoCalibration() throws {

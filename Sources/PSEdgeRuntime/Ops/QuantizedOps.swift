@@ -83,6 +83,11 @@ struct QConvKernel: Kernel {
     let q: QuantSettings
     let rowSums: [Int32]
     var outputTypes: [TensorType] { conv.outputTypes }
+    /// The quantized path reads each residual element right before writing the output element at its position
+    /// (pse_dequant_rows), unless a non-ReLU activation runs first and the residual is added after it.
+    var overwritesInput: Int? {
+        q.mode != .weightOnly && (q.epilogue.residualBeforeActivation || [.none, .relu].contains(q.epilogue.activation)) ? 4 : nil
+    }
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         try ctx.requireInputs(3...5)
