@@ -1,5 +1,6 @@
 // Packing into the 16-column × 4-k layout the int8 GEMMs read.
 #include "psedge_kernels.h"
+#include "im2col_impl.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -155,12 +156,8 @@ static void im2col_row(const uint8_t *img, int height, int width, int kh, int kw
                        int stride_w, int dil_h, int dil_w, int out_h, int out_w, uint8_t pad_value, int row, uint8_t *dst) {
     const int c = row / (kh * kw), ky = (row / kw) % kh, kx = row % kw;
     const uint8_t *src = img + (size_t)c * height * width;
-    const int x0 = -pad_l + kx * dil_w;  // input column of output column 0
-    // Output columns [lo, hi) read input columns x0 + ox·stride_w inside [0, width).
-    int lo = x0 >= 0 ? 0 : (-x0 + stride_w - 1) / stride_w;
-    int hi = width - x0 <= 0 ? 0 : (width - x0 - 1) / stride_w + 1;
-    if (hi > out_w) hi = out_w;
-    if (lo > hi) lo = hi;
+    int x0, lo, hi;
+    pse_im2col_inside(width, pad_l, kx, dil_w, stride_w, out_w, &x0, &lo, &hi);
     for (int oy = 0; oy < out_h; oy++) {
         const int iy = oy * stride_h - pad_t + ky * dil_h;
         uint8_t *d = dst + (size_t)oy * out_w;

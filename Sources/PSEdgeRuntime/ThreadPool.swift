@@ -42,6 +42,27 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Covers a rows × cols output with tiles (at most tileRows × tileCols; consecutive tiles go down a column
+    /// block, so they share its inputs) run side by side in `tileChunks` contiguous runs: body(r0, nr, c0, nc, run).
+    /// `run` < tileChunks(…) indexes per-run scratch.
+    public func parallelTiles(rows: Int, cols: Int, tileRows: Int, tileCols: Int,
+                              _ body: (_ r0: Int, _ nr: Int, _ c0: Int, _ nc: Int, _ run: Int) -> Void) {
+        let rowTiles = (rows + tileRows - 1) / tileRows, tiles = rowTiles * ((cols + tileCols - 1) / tileCols)
+        if tiles == 0 { return }
+        let runs = tileChunks(rows: rows, cols: cols, tileRows: tileRows, tileCols: tileCols), step = (tiles + runs - 1) / runs
+        parallelFor((tiles + step - 1) / step) { run in
+            for t in run * step..<min(tiles, (run + 1) * step) {
+                let r0 = (t % rowTiles) * tileRows, c0 = (t / rowTiles) * tileCols
+                body(r0, min(tileRows, rows - r0), c0, min(tileCols, cols - c0), run)
+            }
+        }
+    }
+
+    /// How many runs parallelTiles uses (for sizing per-run scratch).
+    public func tileChunks(rows: Int, cols: Int, tileRows: Int, tileCols: Int) -> Int {
+        min(((rows + tileRows - 1) / tileRows) * ((cols + tileCols - 1) / tileCols), threads * 4)
+    }
+
     /// A single-threaded pool for small helper loops that must not fan out.
     public static let serial = ThreadPool(threads: 1)
 

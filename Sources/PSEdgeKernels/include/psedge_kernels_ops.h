@@ -55,6 +55,21 @@ int pse_attention_kernel_select(const char *name);
 /// The implementation in use.
 const char *pse_attention_kernel_name(void);
 
+/// fp32 convolution as a GEMM over activation panels (sconv_impl.h): floats a packed K×n activation matrix takes.
+size_t pse_sconv_packed_floats(int k, int n);
+/// Packs k-rows [k_begin, k_end) of a convolution's im2col matrix (the input itself for 1×1 stride-1 unpadded) into
+/// 16-column panels; `row` is scratch for out_h·out_w floats. Rows may be packed in parallel.
+void pse_sconv_pack(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
+                    int sw, int dh, int dw, int out_h, int out_w, float *panels, int k_begin, int k_end, float *row);
+/// c[m×n] (row stride ldc) = a[m×k] (weights, row stride lda) × the packed panels starting at `bp`, each element
+/// started at bias[r] (bias may be NULL) and summed with fused multiply-adds in k order; then + res (row stride
+/// ldres, may be NULL) if residual_first, relu if relu, + res otherwise. Dispatched ("scalar", "avx2", "avx512";
+/// PSEDGE_SCONV_KERNEL forces one); every path equals the scalar one bit for bit.
+void pse_sconv_gemm(int m, int n, int k, const float *a, int lda, const float *bp, const float *bias, const float *res,
+                    int ldres, int relu, int residual_first, float *c, int ldc);
+int pse_sconv_kernel_select(const char *name);
+const char *pse_sconv_kernel_name(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,6 +49,24 @@ struct Epilogue {
         }
     }
 
+    // Tiled C kernels (QConv, the fp32 panel conv) add the bias, the residual when it comes first and ReLU as they
+    // store; these finish the rest.
+
+    /// The C kernel can do the whole activation (none or ReLU).
+    var activationInC: Bool { activation == .none || activation == .relu }
+    /// The C kernel adds the residual: unless a non-ReLU activation has to come between.
+    var residualInC: Bool { residualBeforeActivation || activationInC }
+
+    /// After the C kernel wrote a tile (rows × cols, row stride ld): a non-ReLU activation, then a late residual.
+    func finishTile(_ o: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, residual: UnsafePointer<Float>?) {
+        if activationInC { return }
+        for i in 0..<rows {
+            let oi = o + i * ld
+            activation.apply(oi, cols)
+            if let res = residual, !residualBeforeActivation { for j in 0..<cols { oi[j] += res[i * ld + j] } }
+        }
+    }
+
     /// True when applying it changes nothing (no bias, residual or activation to add).
     func isIdentity(bias: Bool, residual: Bool) -> Bool { !bias && !residual && activation == .none }
 

@@ -86,7 +86,7 @@ struct QConvKernel: Kernel {
     /// The quantized path reads each residual element right before writing the output element at its position
     /// (pse_dequant_rows), unless a non-ReLU activation runs first and the residual is added after it.
     var overwritesInput: Int? {
-        q.mode != .weightOnly && (q.epilogue.residualBeforeActivation || [.none, .relu].contains(q.epilogue.activation)) ? 4 : nil
+        q.mode != .weightOnly && q.epilogue.residualInC ? 4 : nil
     }
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
@@ -152,7 +152,7 @@ struct QConvKernel: Kernel {
             }
         } else {
             let packedBytes = pse_packed_b_size(Int32(k), Int32(plane))
-            let buf = pool.scratch(bytes: [cg * hw, packedBytes, Self.tileScratchBytes(rows: mg, plane: plane, threads: pool.threads)])
+            let buf = pool.scratch(bytes: [cg * hw, packedBytes, Self.tileScratchBytes(rows: mg, plane: plane, pool: pool)])
             let xq = buf[0].assumingMemoryBound(to: UInt8.self), packed = buf[1].assumingMemoryBound(to: UInt8.self)
             let tileScratch = buf[2].assumingMemoryBound(to: Int32.self)
             for b in 0..<c.n {
@@ -204,12 +204,9 @@ extension QConvKernel {
     /// they are dequantized while in L1; 2-D tiles also keep both cores busy on layers with few channels or pixels.
     static let tileRows = 32, tileCols = 256
 
-    /// How many tiles run side by side, and the int32 scratch they need.
-    static func tileChunks(rows: Int, plane: Int, threads: Int) -> Int {
-        min(((rows + tileRows - 1) / tileRows) * ((plane + tileCols - 1) / tileCols), threads * 4)
-    }
-    static func tileScratchBytes(rows: Int, plane: Int, threads: Int) -> Int {
-        tileChunks(rows: rows, plane: plane, threads: threads) * tileRows * tileCols * 4
+    /// The int32 scratch the tiles need (one tile per run of parallelTiles).
+    static func tileScratchBytes(rows: Int, plane: Int, pool: ThreadPool) -> Int {
+        pool.tileChunks(rows: rows, cols: plane, tileRows: tileRows, tileCols: tileCols) * tileRows * tileCols * 4
     }
 
     /// out[rows, plane] = dequantize(Wq[rows, k] · packed[k, plane]) with the epilogue, tile by tile on the pool.
@@ -218,38 +215,21 @@ extension QConvKernel {
                                input r: U8Range, wscale: UnsafePointer<Float>, firstRow: Int, bias: UnsafeMutablePointer<Float>?,
                                residual: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>,
                                tileScratch: UnsafeMutablePointer<Int32>, pool: ThreadPool) {
-        let tr = Self.tileRows, tc = Self.tileCols
-        let rowTiles = (rows + tr - 1) / tr, colTiles = (plane + tc - 1) / tc
-        let tiles = rowTiles * colTiles
-        let chunks = Self.tileChunks(rows: rows, plane: plane, threads: pool.threads), step = (tiles + chunks - 1) / chunks
+        let tc = Self.tileCols
         let packedBlock = ((k + 3) / 4) * 64  // bytes per 16 packed columns
         let epilogue = q.epilogue, zp = Int32(r.zeroPoint)
-        // ReLU (or none) is fused in C; another activation runs after, then a late residual.
-        let cActivation = epilogue.activation == .none || epilogue.activation == .relu
-        let early = epilogue.residualBeforeActivation || cActivation
         rowSums.withUnsafeBufferPointer { sums in
             let wsum = sums.baseAddress! + firstRow
-            // Consecutive tiles share a column block (its packed activations stay in cache across row tiles).
-            pool.parallelFor((tiles + step - 1) / step) { chunk in
-                let acc = tileScratch + chunk * tr * tc
-                for t in chunk * step..<min(tiles, (chunk + 1) * step) {
-                    let r0 = (t % rowTiles) * tr, c0 = (t / rowTiles) * tc
-                    let nr = min(tr, rows - r0), nc = min(tc, plane - c0)
-                    pse_gemm_s8u8_packed(Int32(nr), Int32(nc), Int32(k), wq + r0 * k, Int32(k), packed + (c0 / 16) * packedBlock,
-                                         acc, Int32(tc))
-                    let o = out + r0 * plane + c0
-                    let res = residual.map { UnsafePointer($0 + r0 * plane + c0) }
-                    pse_dequant_rows(acc, Int32(tc), Int32(nr), Int32(nc), r.scale, zp, wscale + r0, wsum + r0,
-                                     bias.map { UnsafePointer($0 + r0) }, early ? res : nil, Int32(plane),
-                                     epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0, o, Int32(plane))
-                    if !cActivation {
-                        for i in 0..<nr {
-                            let oi = o + i * plane
-                            epilogue.activation.apply(oi, nc)
-                            if let res, !epilogue.residualBeforeActivation { for j in 0..<nc { oi[j] += res[i * plane + j] } }
-                        }
-                    }
-                }
+            pool.parallelTiles(rows: rows, cols: plane, tileRows: Self.tileRows, tileCols: tc) { r0, nr, c0, nc, run in
+                let acc = tileScratch + run * Self.tileRows * tc
+                pse_gemm_s8u8_packed(Int32(nr), Int32(nc), Int32(k), wq + r0 * k, Int32(k), packed + (c0 / 16) * packedBlock,
+                                     acc, Int32(tc))
+                let o = out + r0 * plane + c0
+                let res = residual.map { UnsafePointer($0 + r0 * plane + c0) }
+                pse_dequant_rows(acc, Int32(tc), Int32(nr), Int32(nc), r.scale, zp, wscale + r0, wsum + r0,
+                                 bias.map { UnsafePointer($0 + r0) }, epilogue.residualInC ? res : nil, Int32(plane),
+                                 epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0, o, Int32(plane))
+                epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
             }
         }
     }

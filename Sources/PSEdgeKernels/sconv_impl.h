@@ -1,0 +1,46 @@
+// fp32 convolution as a GEMM over packed activation panels (internal; see psedge_kernels_ops.h).
+//
+// Activations (im2col columns, or the input itself for 1×1 convolutions) are packed in panels of 16 columns: panel p
+// holds, for each k, columns 16p … 16p+15 contiguously (K × 16 floats; columns past n are 0). Weights are read as
+// they are stored, row-major [M][K].
+//
+// Every output element is computed in this order on every path, so all paths equal the scalar one bit for bit:
+//   acc = bias[r] (0 without bias);  acc = fma(a[r][kk], b[kk][j], acc) for kk = 0 … K−1;
+//   acc = acc + residual (when it comes first);  acc = acc > 0 ? acc : 0 (relu);  acc = acc + residual (when last).
+#ifndef PSEDGE_SCONV_IMPL_H
+#define PSEDGE_SCONV_IMPL_H
+#include <math.h>
+#include <stddef.h>
+
+#define PSE_SCONV_PANEL 16
+
+#define PSE_SCONV_PARAMS                                                                                          \
+    int m, int n, int k, const float *a, int lda, const float *bp, const float *bias, const float *res, int ldres, \
+        int relu, int residual_first, float *c, int ldc
+
+typedef void (*pse_sconv_fn)(PSE_SCONV_PARAMS);
+
+void pse_sconv_gemm_scalar(PSE_SCONV_PARAMS);
+#if defined(__x86_64__)
+void pse_sconv_gemm_avx2(PSE_SCONV_PARAMS);
+void pse_sconv_gemm_avx512(PSE_SCONV_PARAMS);
+#endif
+
+/// The epilogue of one finished sum.
+static inline float pse_sconv_finish(float acc, const float *res, int relu, int residual_first) {
+    if (res && residual_first) acc = acc + *res;
+    if (relu) acc = acc > 0.0f ? acc : 0.0f;
+    if (res && !residual_first) acc = acc + *res;
+    return acc;
+}
+
+/// One output element the reference way (vector paths use it for ragged edges).
+static inline float pse_sconv_element(int r, int j, int k, const float *a, int lda, const float *bp, const float *bias,
+                                      const float *res, int ldres, int relu, int residual_first) {
+    const float *ar = a + (size_t)r * lda;
+    const float *b = bp + (size_t)(j / PSE_SCONV_PANEL) * k * PSE_SCONV_PANEL + j % PSE_SCONV_PANEL;
+    float acc = bias ? bias[r] : 0.0f;
+    for (int kk = 0; kk < k; kk++) acc = fmaf(ar[kk], b[(size_t)kk * PSE_SCONV_PANEL], acc);
+    return pse_sconv_finish(acc, res ? res + (size_t)r * ldres + j : NULL, relu, residual_first);
+}
+#endif
