@@ -13,3 +13,16 @@ void pse_dequant_rows_scalar(PSE_DEQUANT_PARAMS) {
             o[j] = pse_dequant_one(a[j], corr, scale, bias ? bias + r : NULL, res ? res + j : NULL, relu, residual_first);
     }
 }
+
+void pse_dequant_cols_scalar(PSE_DEQUANT_COLS_PARAMS) {
+    for (int r = 0; r < rows; r++) {
+        const int32_t *a = acc + (size_t)r * ldacc;
+        const float *res = residual ? residual + (size_t)r * ldres : NULL;
+        float *o = y + (size_t)r * ldy;
+        for (int j = 0; j < n; j++) {
+            const int32_t corr = (int32_t)((uint32_t)zp[r] * (uint32_t)wsum[j]);
+            o[j] = pse_dequant_one(a[j], corr, x_scale[r] * wscale[j], bias ? bias + j : NULL, res ? res + j : NULL, relu,
+                                   residual_first);
+        }
+    }
+}

@@ -121,6 +121,47 @@ final class Int8KernelTests: XCTestCase {
         print("dequant paths checked: \(ran.sorted())")
     }
 
+    /// The matmul form (weight terms per column, activation scale and zero point per row), the same way.
+    func testDequantColsPathsEqualScalar() {
+        defer { for p in [ProcessInfo.processInfo.environment["PSEDGE_DEQUANT_KERNEL"] ?? "avx512", "avx2", "scalar"] where pse_dequant_kernel_select(p) != 0 { break } }
+        var rng = SystemRandomNumberGenerator()
+        var ran: Set<String> = []
+        for n in [1, 7, 8, 15, 16, 17, 64, 200] {
+            let rows = 3, (lda, ldr, ldy) = (n + 3, n + 1, n + 2)
+            let acc = (0..<(rows * lda)).map { _ in Int32.random(in: -200_000...200_000, using: &rng) }
+            let xs = (0..<rows).map { _ in Float.random(in: 0.01...0.05, using: &rng) }, zp = (0..<rows).map { _ in Int32.random(in: 0...255, using: &rng) }
+            let ws = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+            let wsum = (0..<n).map { _ in Int32.random(in: -3000...3000, using: &rng) }
+            let bias = (0..<n).map { _ in Float.random(in: -2...2, using: &rng) }
+            let res = (0..<(rows * ldr)).map { _ in Float.random(in: -20...20, using: &rng) }
+            for (useBias, useRes, relu, first) in [(false, false, false, false), (true, false, true, false), (true, true, true, true), (true, true, false, false)] {
+                var expected = [Float](repeating: .nan, count: rows * ldy)
+                for r in 0..<rows {
+                    for j in 0..<n {
+                        var v = Float(acc[r * lda + j] &- zp[r] &* wsum[j]) * (xs[r] * ws[j])
+                        if useBias { v = v + bias[j] }
+                        if useRes && first { v = v + res[r * ldr + j] }
+                        if relu { v = v > 0 ? v : 0 }
+                        if useRes && !first { v = v + res[r * ldr + j] }
+                        expected[r * ldy + j] = v
+                    }
+                }
+                for path in ["scalar", "avx2", "avx512"] where pse_dequant_kernel_select(path) != 0 {
+                    ran.insert(path)
+                    var y = [Float](repeating: .nan, count: rows * ldy)
+                    bias.withUnsafeBufferPointer { b in
+                        res.withUnsafeBufferPointer { rp in
+                            pse_dequant_cols(acc, Int32(lda), Int32(rows), Int32(n), xs, zp, ws, wsum, useBias ? b.baseAddress : nil,
+                                             useRes ? rp.baseAddress : nil, Int32(ldr), relu ? 1 : 0, first ? 1 : 0, &y, Int32(ldy))
+                        }
+                    }
+                    XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "\(path) n=\(n) bias \(useBias) residual \(useRes) relu \(relu) first \(first)")
+                }
+            }
+        }
+        print("dequant (matmul form) paths checked: \(ran.sorted())")
+    }
+
     /// Packed im2col against im2col then pack, on ResNet's geometries (3×3 pad 1 strides 1 and 2, the 7×7 stride-2
     /// stem, 1×1 stride 2; rows of 16+ outputs at stride 2 take the vector gather) and random ones (dilation, asymmetric padding, kernels wider than the image).
     func testPackedIm2colEqualsIm2colThenPack() {

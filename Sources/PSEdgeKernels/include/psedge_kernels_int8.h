@@ -27,6 +27,11 @@ const char *pse_quantize_kernel_name(void);
 void pse_dequant_rows(const int32_t *acc, int ldacc, int rows, int n, float x_scale, int32_t zp, const float *wscale,
                       const int32_t *wsum, const float *bias, const float *residual, int ldres, int relu, int residual_first,
                       float *y, int ldy);
+/// The matmul form: y[r][j] = (acc[r][j] − zp[r]·wsum[j]) · x_scale[r]·wscale[j], + bias[j], then the residual and
+/// relu as above.
+void pse_dequant_cols(const int32_t *acc, int ldacc, int rows, int n, const float *x_scale, const int32_t *zp,
+                      const float *wscale, const int32_t *wsum, const float *bias, const float *residual, int ldres, int relu,
+                      int residual_first, float *y, int ldy);
 int pse_dequant_kernel_select(const char *name);
 const char *pse_dequant_kernel_name(void);
 

@@ -328,29 +328,33 @@ struct QMatMulKernel: Kernel {
             let sums = colSums, settings = q
             // Each chunk of rows goes through quantize, GEMM, dequantize and epilogue while it is in cache: one
             // parallel region, no serial pass over the whole matrix.
+            let epilogue = settings.epilogue
             pool.parallelChunks(rows, minChunk: 4) { chunk in
                 let r0 = chunk.lowerBound, count = chunk.count
-                let scales = UnsafeMutablePointer<Float>.allocate(capacity: count)
-                let zeros = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-                defer { scales.deallocate(); zeros.deallocate() }
-                if settings.mode == .dynamic {
-                    for i in 0..<count {
-                        let range = quantizeDynamic(a + (r0 + i) * k, aq + (r0 + i) * k, k)
-                        scales[i] = range.scale
-                        zeros[i] = Int32(range.zeroPoint)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { scales in
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { zeros in
+                        if settings.mode == .dynamic {
+                            for i in 0..<count {
+                                let range = quantizeDynamic(a + (r0 + i) * k, aq + (r0 + i) * k, k)
+                                scales[i] = range.scale
+                                zeros[i] = Int32(range.zeroPoint)
+                            }
+                        } else {
+                            pse_quantize_u8(a + r0 * k, aq + r0 * k, count * k, settings.input.scale, Int32(settings.input.zeroPoint))
+                            scales.initialize(repeating: settings.input.scale)
+                            zeros.initialize(repeating: Int32(settings.input.zeroPoint))
+                        }
+                        pse_gemm_u8s8_packed(Int32(count), Int32(n), Int32(k), aq + r0 * k, Int32(k), bp, acc + r0 * n, Int32(n))
+                        let res = residual.map { UnsafePointer($0 + r0 * n) }
+                        sums.withUnsafeBufferPointer { sums in
+                            pse_dequant_cols(acc + r0 * n, Int32(n), Int32(count), Int32(n), scales.baseAddress!, zeros.baseAddress!, ws,
+                                             sums.baseAddress!, bias.map { UnsafePointer($0) }, epilogue.residualInC ? res : nil, Int32(n),
+                                             epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0,
+                                             y + r0 * n, Int32(n))
+                        }
+                        epilogue.finishTile(y + r0 * n, rows: count, cols: n, ld: n, residual: res)
                     }
-                } else {
-                    pse_quantize_u8(a + r0 * k, aq + r0 * k, count * k, settings.input.scale, Int32(settings.input.zeroPoint))
-                    scales.initialize(repeating: settings.input.scale, count: count)
-                    zeros.initialize(repeating: Int32(settings.input.zeroPoint), count: count)
                 }
-                pse_gemm_u8s8_packed(Int32(count), Int32(n), Int32(k), aq + r0 * k, Int32(k), bp, acc + r0 * n, Int32(n))
-                for i in 0..<count {
-                    let s = scales[i], zp = zeros[i], ar = acc + (r0 + i) * n, yr = y + (r0 + i) * n
-                    for j in 0..<n { yr[j] = Float(ar[j] - zp * sums[j]) * (s * ws[j]) }
-                }
-                settings.epilogue.apply(y + r0 * n, rows: count, cols: n, rowBias: nil, colBias: bias.map { UnsafePointer($0) },
-                                        residual: residual.map { UnsafePointer($0 + r0 * n) })
             }
         }
     }
