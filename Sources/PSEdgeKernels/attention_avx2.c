@@ -20,8 +20,7 @@ AVX2 static inline __m256 exp2_floor(__m256 x) {
     const __m256 magic = _mm256_set1_ps(PSE_ATTN_ROUND_MAGIC);
     const __m256 t = _mm256_add_ps(x, magic);
     const __m256 f = _mm256_sub_ps(x, _mm256_sub_ps(t, magic));
-    __m256 p = _mm256_set1_ps(PSE_ATTN_C6);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(PSE_ATTN_C5));
+    __m256 p = _mm256_set1_ps(PSE_ATTN_C5);
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(PSE_ATTN_C4));
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(PSE_ATTN_C3));
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(PSE_ATTN_C2));

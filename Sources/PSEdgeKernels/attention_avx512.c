@@ -11,8 +11,7 @@ AVX512 static inline __m512 exp2_floor(__m512 x) {
     const __m512 magic = _mm512_set1_ps(PSE_ATTN_ROUND_MAGIC);
     const __m512 t = _mm512_add_ps(x, magic);
     const __m512 f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
-    __m512 p = _mm512_set1_ps(PSE_ATTN_C6);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C5));
+    __m512 p = _mm512_set1_ps(PSE_ATTN_C5);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C4));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C3));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C2));

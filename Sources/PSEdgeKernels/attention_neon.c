@@ -21,8 +21,7 @@ static inline float32x4_t exp2_floor(float32x4_t x) {
     const float32x4_t magic = vdupq_n_f32(PSE_ATTN_ROUND_MAGIC);
     const float32x4_t t = vaddq_f32(x, magic);
     const float32x4_t f = vsubq_f32(x, vsubq_f32(t, magic));
-    float32x4_t p = vdupq_n_f32(PSE_ATTN_C6);
-    p = vfmaq_f32(vdupq_n_f32(PSE_ATTN_C5), p, f);
+    float32x4_t p = vdupq_n_f32(PSE_ATTN_C5);
     p = vfmaq_f32(vdupq_n_f32(PSE_ATTN_C4), p, f);
     p = vfmaq_f32(vdupq_n_f32(PSE_ATTN_C3), p, f);
     p = vfmaq_f32(vdupq_n_f32(PSE_ATTN_C2), p, f);
