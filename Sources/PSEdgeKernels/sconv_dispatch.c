@@ -18,5 +18,5 @@ int pse_sconv_kernel_select(const char *name) { return pse_dispatch_select(&disp
 const char *pse_sconv_kernel_name(void) { return pse_dispatch_chosen(&dispatcher)->name; }
 
 void pse_sconv_gemm(PSE_SCONV_PARAMS) {
-    ((pse_sconv_fn)pse_dispatch_chosen(&dispatcher)->entries[0])(m, n, k, a, lda, bp, bias, res, ldres, relu, residual_first, c, ldc);
+    ((pse_sconv_fn)pse_dispatch_chosen(&dispatcher)->entries[0])(m, n, k, a, lda, bp, ldb, pstride, bias, res, ldres, relu, residual_first, c, ldc);
 }

@@ -14,9 +14,11 @@
 
 #define PSE_SCONV_PANEL 16
 
+// B is addressed as bp[(j / 16)·pstride + kk·ldb + j % 16]: packed panels have ldb = 16, pstride = K·16; a 1×1
+// convolution's input read in place has ldb = its row length, pstride = 16 (columns past n are never read).
 #define PSE_SCONV_PARAMS                                                                                          \
-    int m, int n, int k, const float *a, int lda, const float *bp, const float *bias, const float *res, int ldres, \
-        int relu, int residual_first, float *c, int ldc
+    int m, int n, int k, const float *a, int lda, const float *bp, int ldb, size_t pstride, const float *bias,    \
+        const float *res, int ldres, int relu, int residual_first, float *c, int ldc
 
 typedef void (*pse_sconv_fn)(PSE_SCONV_PARAMS);
 
@@ -35,12 +37,12 @@ static inline float pse_sconv_finish(float acc, const float *res, int relu, int 
 }
 
 /// One output element the reference way (vector paths use it for ragged edges).
-static inline float pse_sconv_element(int r, int j, int k, const float *a, int lda, const float *bp, const float *bias,
-                                      const float *res, int ldres, int relu, int residual_first) {
+static inline float pse_sconv_element(int r, int j, int k, const float *a, int lda, const float *bp, int ldb, size_t pstride,
+                                      const float *bias, const float *res, int ldres, int relu, int residual_first) {
     const float *ar = a + (size_t)r * lda;
-    const float *b = bp + (size_t)(j / PSE_SCONV_PANEL) * k * PSE_SCONV_PANEL + j % PSE_SCONV_PANEL;
+    const float *b = bp + (size_t)(j / PSE_SCONV_PANEL) * pstride + j % PSE_SCONV_PANEL;
     float acc = bias ? bias[r] : 0.0f;
-    for (int kk = 0; kk < k; kk++) acc = fmaf(ar[kk], b[(size_t)kk * PSE_SCONV_PANEL], acc);
+    for (int kk = 0; kk < k; kk++) acc = fmaf(ar[kk], b[(size_t)kk * ldb], acc);
     return pse_sconv_finish(acc, res ? res + (size_t)r * ldres + j : NULL, relu, residual_first);
 }
 #endif

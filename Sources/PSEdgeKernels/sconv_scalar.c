@@ -5,5 +5,5 @@
 void pse_sconv_gemm_scalar(PSE_SCONV_PARAMS) {
     for (int r = 0; r < m; r++)
         for (int j = 0; j < n; j++)
-            c[(size_t)r * ldc + j] = pse_sconv_element(r, j, k, a, lda, bp, bias, res, ldres, relu, residual_first);
+            c[(size_t)r * ldc + j] = pse_sconv_element(r, j, k, a, lda, bp, ldb, pstride, bias, res, ldres, relu, residual_first);
 }

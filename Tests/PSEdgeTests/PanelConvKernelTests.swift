@@ -19,6 +19,7 @@ final class PanelConvKernelTests: XCTestCase {
             Case(c: 3, h: 23, w: 23, m: 9, kh: 7, kw: 7, sh: 2, sw: 2, pt: 3, pl: 3, pb: 3, pr: 3, bias: false, residual: false, relu: false, first: false),
             Case(c: 5, h: 9, w: 40, m: 17, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1, bias: true, residual: true, relu: true, first: false),
             Case(c: 4, h: 4, w: 4, m: 1, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0, bias: false, residual: true, relu: false, first: false),
+            Case(c: 9, h: 5, w: 11, m: 13, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0, bias: true, residual: true, relu: true, first: true),
         ]
         for _ in 0..<15 {
             let kh = Int.random(in: 1...3, using: &rng), kw = Int.random(in: 1...3, using: &rng)
@@ -48,7 +49,7 @@ final class PanelConvKernelTests: XCTestCase {
                 var y = [Float](repeating: .nan, count: cs.m * n)
                 bias.withUnsafeBufferPointer { b in
                     res.withUnsafeBufferPointer { r in
-                        pse_sconv_gemm(Int32(cs.m), Int32(n), Int32(k), wt, Int32(k), panels, cs.bias ? b.baseAddress : nil,
+                        pse_sconv_gemm(Int32(cs.m), Int32(n), Int32(k), wt, Int32(k), panels, 16, k * 16, cs.bias ? b.baseAddress : nil,
                                        cs.residual ? r.baseAddress : nil, Int32(n), cs.relu ? 1 : 0, cs.first ? 1 : 0, &y, Int32(n))
                     }
                 }
@@ -79,9 +80,23 @@ final class PanelConvKernelTests: XCTestCase {
                     }
                 }
             }
+            // A 1×1 stride-1 input read in place (ldb = its row length) gives the packed result exactly.
+            let pointwise = cs.kh == 1 && cs.kw == 1 && cs.sh == 1 && cs.sw == 1 && cs.pt + cs.pl + cs.pb + cs.pr == 0
+            func runDirect() -> [Float] {
+                var y = [Float](repeating: .nan, count: cs.m * n)
+                bias.withUnsafeBufferPointer { b in
+                    res.withUnsafeBufferPointer { r in
+                        pse_sconv_gemm(Int32(cs.m), Int32(n), Int32(k), wt, Int32(k), x, Int32(n), 16, cs.bias ? b.baseAddress : nil,
+                                       cs.residual ? r.baseAddress : nil, Int32(n), cs.relu ? 1 : 0, cs.first ? 1 : 0, &y, Int32(n))
+                    }
+                }
+                return y
+            }
+            if pointwise { XCTAssertEqual(runDirect().map(\.bitPattern), reference.map(\.bitPattern), "scalar in place on \(cs)") }
             for path in ["avx2", "avx512"] where pse_sconv_kernel_select(path) != 0 {
                 ran.insert(path)
                 XCTAssertEqual(run().map(\.bitPattern), reference.map(\.bitPattern), "\(path) differs from scalar on \(cs)")
+                if pointwise { XCTAssertEqual(runDirect().map(\.bitPattern), reference.map(\.bitPattern), "\(path) in place on \(cs)") }
             }
         }
         print("panel conv paths checked against scalar: \(ran.sorted())")

@@ -61,12 +61,13 @@ size_t pse_sconv_packed_floats(int k, int n);
 /// 16-column panels; `row` is scratch for out_h·out_w floats. Rows may be packed in parallel.
 void pse_sconv_pack(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
                     int sw, int dh, int dw, int out_h, int out_w, float *panels, int k_begin, int k_end, float *row);
-/// c[m×n] (row stride ldc) = a[m×k] (weights, row stride lda) × the packed panels starting at `bp`, each element
+/// c[m×n] (row stride ldc) = a[m×k] (weights, row stride lda) × B, B[kk][j] = bp[(j/16)·pstride + kk·ldb + j%16]
+/// (packed panels: ldb = 16, pstride = k·16; a row-major [k][ldb] matrix read in place: pstride = 16), each element
 /// started at bias[r] (bias may be NULL) and summed with fused multiply-adds in k order; then + res (row stride
 /// ldres, may be NULL) if residual_first, relu if relu, + res otherwise. Dispatched ("scalar", "avx2", "avx512";
 /// PSEDGE_SCONV_KERNEL forces one); every path equals the scalar one bit for bit.
-void pse_sconv_gemm(int m, int n, int k, const float *a, int lda, const float *bp, const float *bias, const float *res,
-                    int ldres, int relu, int residual_first, float *c, int ldc);
+void pse_sconv_gemm(int m, int n, int k, const float *a, int lda, const float *bp, int ldb, size_t pstride, const float *bias,
+                    const float *res, int ldres, int relu, int residual_first, float *c, int ldc);
 int pse_sconv_kernel_select(const char *name);
 const char *pse_sconv_kernel_name(void);
 

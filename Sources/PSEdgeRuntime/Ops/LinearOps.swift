@@ -161,30 +161,37 @@ struct ConvKernel: Kernel {
     static let panelKernel = String(cString: pse_sconv_kernel_name()) != "scalar"
     static let tileRows = 32, tileCols = 256
 
-    /// Activations packed into 16-column panels, then output tiles side by side, each finished (bias, residual,
-    /// ReLU) as it is stored: no im2col matrix, no packing inside a BLAS call, no separate epilogue pass.
+    /// Activations packed into 16-column panels (1×1 convolutions read theirs in place), then output tiles side by
+    /// side, each finished (bias, residual, ReLU) as it is stored: no im2col matrix, no packing inside a BLAS call, no
+    /// separate epilogue pass.
     private func panels(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
                         _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
-        let panels = pool.scratch(floats: pse_sconv_packed_floats(Int32(k), Int32(plane)))
+        // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
+        let direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
+        let panels = pool.scratch(floats: direct ? 0 : pse_sconv_packed_floats(Int32(k), Int32(plane)))
         let g = self.g, epilogue = self.epilogue
         let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
         for b in 0..<n {
             for gi in 0..<groups {
                 let xin = x + (b * c + gi * cg) * h * w
-                pool.parallelChunks(k, minChunk: 8) { ks in
-                    let row = UnsafeMutablePointer<Float>.allocate(capacity: plane)
-                    defer { row.deallocate() }
-                    pse_sconv_pack(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
-                                   Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), panels,
-                                   Int32(ks.lowerBound), Int32(ks.upperBound), row)
+                if !direct {
+                    pool.parallelChunks(k, minChunk: 8) { ks in
+                        let row = UnsafeMutablePointer<Float>.allocate(capacity: plane)
+                        defer { row.deallocate() }
+                        pse_sconv_pack(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                       Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), panels,
+                                       Int32(ks.lowerBound), Int32(ks.upperBound), row)
+                    }
                 }
+                let (ldb, pstride) = direct ? (plane, 16) : (16, k * 16)
+                let source = direct ? UnsafePointer(xin) : UnsafePointer(panels)
                 let first0 = b * m + gi * mg  // this group's first output row (image b)
                 let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
                 pool.parallelTiles(rows: mg, cols: plane, tileRows: Self.tileRows, tileCols: Self.tileCols) { r0, nr, c0, nc, _ in
                     let o = y + (first0 + r0) * plane + c0
                     let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + c0) }
-                    pse_sconv_gemm(Int32(nr), Int32(nc), Int32(k), wg + r0 * k, Int32(k), panels + (c0 / 16) * k * 16,
+                    pse_sconv_gemm(Int32(nr), Int32(nc), Int32(k), wg + r0 * k, Int32(k), source + (c0 / 16) * pstride, Int32(ldb), pstride,
                                    bg.map { UnsafePointer($0 + r0) }, epilogue.residualInC ? res : nil, Int32(plane), relu, first,
                                    o, Int32(plane))
                     epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
