@@ -9,7 +9,8 @@ Measured, each in a fresh process so peak RSS is the engine's own (VmHWM of that
   ort-int8   ONNX Runtime on its static QDQ per-channel int8 model (quantize_static, same calibration set)
   psedge-fp32 / psedge-int8   `psedge bench` on the fp32 / int8 .psm (converted with the same calibration set)
 Engines are interleaved round by round (A B C D, A B C D, …) so background load hits all of them alike; the
-table reports, per engine, the median of the per-round medians, and ratios against ORT.
+table reports, per engine, the median of the per-round medians, and ratios against ORT; the JSON also keeps every
+round's medians and time ratios (this host's speed drifts between processes, so their spread matters).
 Cold load = open + first run (ORT: InferenceSession creation + first run).
 """
 import argparse
@@ -120,8 +121,15 @@ def main():
         "psedge_int8_vs_ort_int8_rss": table["psedge-int8"]["peak_rss_mb"] / table["ort-int8"]["peak_rss_mb"],
         "psedge_int8_vs_ort_int8_cold": table["psedge-int8"]["cold_ms"] / table["ort-int8"]["cold_ms"],
     }
+    # Per round (engines back to back): the spread shows how much of a ratio is this host's drift.
+    per_round = {name: [r["median_ms"] for r in rs] for name, rs in rounds.items()}
+    round_ratios = {
+        "psedge_int8_vs_ort_int8_time": [a / b for a, b in zip(per_round["psedge-int8"], per_round["ort-int8"])],
+        "psedge_fp32_vs_ort_fp32_time": [a / b for a, b in zip(per_round["psedge-fp32"], per_round["ort-fp32"])],
+        "psedge_int8_vs_ort_fp32_time": [a / b for a, b in zip(per_round["psedge-int8"], per_round["ort-fp32"])],
+    }
     result = {"model": args.model, "threads": args.threads, "runs": args.runs, "rounds": args.rounds,
-              "engines": table, "ratios": ratios}
+              "engines": table, "ratios": ratios, "median_ms_per_round": per_round, "time_ratios_per_round": round_ratios}
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as f:

@@ -175,3 +175,27 @@ static inline v4f vgelu(v4f x) { return splat(0.5f) * x * (splat(1.0f) + verf(x 
 void pse_ops_sigmoid(const float *x, float *y, size_t n) { map4(x, y, n, vsigmoid); }
 void pse_ops_silu(const float *x, float *y, size_t n) { map4(x, y, n, vsilu); }
 void pse_ops_gelu(const float *x, float *y, size_t n) { map4(x, y, n, vgelu); }
+
+// ---- Pooling. ----
+
+void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int sw, int pad_t, int pad_l, float *y, int oh,
+                       int ow, float *t) {
+    for (int oy = 0; oy < oh; oy++) {
+        const int y0 = oy * sh - pad_t;
+        const int r0 = y0 < 0 ? 0 : y0, r1 = y0 + kh > h ? h : y0 + kh;
+        // Column maxima of the window's rows (a NaN never wins, as in the generic kernel), then windows along them.
+        for (int i = 0; i < w; i++) t[i] = -INFINITY;
+        for (int r = r0; r < r1; r++) {
+            const float *row = x + (size_t)r * w;
+            for (int i = 0; i < w; i++) t[i] = row[i] > t[i] ? row[i] : t[i];
+        }
+        float *yr = y + (size_t)oy * ow;
+        for (int ox = 0; ox < ow; ox++) {
+            const int x0 = ox * sw - pad_l;
+            const int c0 = x0 < 0 ? 0 : x0, c1 = x0 + kw > w ? w : x0 + kw;
+            float best = -INFINITY;
+            for (int c = c0; c < c1; c++) best = t[c] > best ? t[c] : best;
+            yr[ox] = best;
+        }
+    }
+}

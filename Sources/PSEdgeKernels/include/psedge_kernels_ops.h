@@ -30,6 +30,11 @@ void pse_ops_sigmoid(const float *x, float *y, size_t n);
 void pse_ops_silu(const float *x, float *y, size_t n);
 void pse_ops_gelu(const float *x, float *y, size_t n);
 
+/// Max pooling of one h×w plane (no dilation): rows of the window folded into column maxima (t: w floats of
+/// scratch), then the window along them; padding and NaN never win, an all-padding window gives −∞.
+void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int sw, int pad_t, int pad_l, float *y, int oh,
+                       int ow, float *t);
+
 /// Mean and biased variance of x[0..n) (two passes).
 void pse_ops_mean_var(const float *x, size_t n, float *mean, float *var);
 

@@ -153,7 +153,26 @@ enum PoolOps {
             case .int8: maxPoolRun(ins[0]!.pointer(Int8.self), outs[0].pointer(Int8.self), idx, g, planes, nd, colMajor, pool)
             case .int32: maxPoolRun(ins[0]!.pointer(Int32.self), outs[0].pointer(Int32.self), idx, g, planes, nd, colMajor, pool)
             case .int64: maxPoolRun(ins[0]!.pointer(Int64.self), outs[0].pointer(Int64.self), idx, g, planes, nd, colMajor, pool)
-            default: maxPoolRun(ins[0]!.pointer(Float.self), outs[0].pointer(Float.self), idx, g, planes, nd, colMajor, pool)
+            default:
+                if idx == nil && nd == 2 && g.dilation == [1, 1, 1] {
+                    maxPool2D(ins[0]!.pointer(Float.self), outs[0].pointer(Float.self), g, planes, pool)
+                } else {
+                    maxPoolRun(ins[0]!.pointer(Float.self), outs[0].pointer(Float.self), idx, g, planes, nd, colMajor, pool)
+                }
+            }
+        }
+    }
+
+    /// 2-D fp32 without indices or dilation (ResNet's stem pooling): the C kernel, a plane per task.
+    static func maxPool2D(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: Geometry, _ planes: Int, _ pool: ThreadPool) {
+        let (h, w, oh, ow) = (g.inS[1], g.inS[2], g.outS[1], g.outS[2])
+        pool.parallelChunks(planes, minChunk: max(1, 4096 / max(g.outPlane, 1))) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { t in
+                for p in range {
+                    pse_maxpool2d_f32(x + p * h * w, Int32(h), Int32(w), Int32(g.kernel[1]), Int32(g.kernel[2]), Int32(g.stride[1]),
+                                      Int32(g.stride[2]), Int32(g.padBegin[1]), Int32(g.padBegin[2]), y + p * oh * ow, Int32(oh), Int32(ow),
+                                      t.baseAddress!)
+                }
             }
         }
     }
