@@ -62,6 +62,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Keep int8 matmul weights row-major instead of storing them in the int8 GEMM's packed layout.")
     var noPrepack = false
 
+    @Flag(help: "Keep every int8 convolution's output in fp32 instead of handing it to the next one as u8.")
+    var noChain = false
+
     @Flag(help: "For a package: build its parts from the safetensors weights and configs (its builder entries) instead of its ONNX files.")
     var fromWeights = false
 
@@ -139,6 +142,7 @@ extension ConvertCommand {
             quantized = packed
             for name in replaced { qReport.weightScales[name] = nil }  // its scales are the node's scale input
         }
+        if !noChain { quantized = ActivationChaining.run(quantized, report: &report) }
         return (quantized, qReport)
     }
 }

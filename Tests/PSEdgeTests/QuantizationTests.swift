@@ -123,7 +123,7 @@ final class QuantizationTests: XCTestCase {
     }
 
     /// Optimized (residual adds fused into the convs) and quantized, each residual conv writes over its dying
-    /// shortcut: a smaller arena, the same outputs bit for bit.
+    /// shortcut: a smaller arena, the same outputs bit for bit. Chained u8 activations change nothing either.
     func testResNet50Int8ResidualConvsRunInPlace() throws {
         var r = PassReport()
         let g = try Optimizer.run(try staticGraph(try Fixtures.generatedDir("resnet50").appendingPathComponent("model.onnx").path), report: &r)
@@ -135,6 +135,23 @@ final class QuantizationTests: XCTestCase {
         XCTAssertLessThan(Double(inPlace.arenaBytes), 0.8 * Double(separate.arenaBytes))
         let (x, y) = (try separate.run(sample), try inPlace.run(sample))
         for o in q.outputs { XCTAssertEqual(x[o.name]!.floats, y[o.name]!.floats, o.name) }
+
+        // Chained: QConvs hand u8 activations on; the same outputs bit for bit, through a .psm too.
+        var cr = PassReport()
+        let chained = ActivationChaining.run(q, report: &cr)
+        let producers = chained.nodes.filter { $0.outputs.count == 2 }
+        XCTAssertGreaterThan(producers.count, 30, cr.lines.joined(separator: "\n"))
+        XCTAssertGreaterThan(producers.filter { $0.outputs[0].isEmpty }.count, 30, "bottleneck-internal fp32 outputs dropped")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("r50chain-\(getpid()).psm").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try PSMWriter.write(chained, to: path)
+        let loaded = try PSMModel.load(path: path, verifyTensorChecksums: true)
+        for threads in [1, 2] {
+            let plan = try Plan(graph: loaded.graph, threads: threads)
+            XCTAssertLessThan(plan.arenaBytes, inPlace.arenaBytes)
+            let z = try plan.run(sample)
+            for o in q.outputs { XCTAssertEqual(z[o.name]!.floats, x[o.name]!.floats, "\(o.name) chained, \(threads) threads") }
+        }
     }
 
     func testWeightOnlyIsNearLosslessAndDynamicNeedsNoCalibration() throws {

@@ -57,13 +57,16 @@ struct Epilogue {
     /// The C kernel adds the residual: unless a non-ReLU activation has to come between.
     var residualInC: Bool { residualBeforeActivation || activationInC }
 
-    /// After the C kernel wrote a tile (rows × cols, row stride ld): a non-ReLU activation, then a late residual.
-    func finishTile(_ o: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, residual: UnsafePointer<Float>?) {
+    /// After the C kernel wrote a tile (rows × cols, row stride ld): a non-ReLU activation, then a late residual
+    /// (row stride residualLD, default ld).
+    func finishTile(_ o: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, residual: UnsafePointer<Float>?,
+                    residualLD: Int? = nil) {
         if activationInC { return }
+        let rld = residualLD ?? ld
         for i in 0..<rows {
             let oi = o + i * ld
             activation.apply(oi, cols)
-            if let res = residual, !residualBeforeActivation { for j in 0..<cols { oi[j] += res[i * ld + j] } }
+            if let res = residual, !residualBeforeActivation { for j in 0..<cols { oi[j] += res[i * rld + j] } }
         }
     }
 

@@ -78,19 +78,31 @@ func quantizeDynamic(_ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<UInt8>
 /// Convolution with int8 per-output-channel weights ([M, Cg*KH*KW], scales [M]) and u8 activations.
 /// Inputs: X, Wq, Wscale, bias?, residual?. Attributes: the Conv ones (kernel_shape required) + mode,
 /// x_scale, x_zero_point, activation, residual_before_activation.
+/// Chained (ActivationChaining): X may already be u8 (static mode, quantized with x_scale/x_zero_point by its
+/// producer); with `y_scale`, `y_zero_point` a second output holds Y quantized to u8 for the next QConv, and the
+/// fp32 output may be left unnamed (nothing else reads it), in which case it is not written.
 struct QConvKernel: Kernel {
     let conv: ConvKernel
     let q: QuantSettings
     let rowSums: [Int32]
-    var outputTypes: [TensorType] { conv.outputTypes }
+    /// Input 0 arrives as u8.
+    let quantizedInput: Bool
+    /// The range of the u8 second output, if any; whether the fp32 output is written.
+    let output: U8Range?
+    let floatOutput: Bool
+    var outputTypes: [TensorType] {
+        let t = conv.outputTypes[0]
+        return [floatOutput ? t : TensorType(.float32, static: [0])] + (output != nil ? [TensorType(.uint8, static: t.staticShape!)] : [])
+    }
     /// The quantized path reads each residual element right before writing the output element at its position
     /// (pse_dequant_rows), unless a non-ReLU activation runs first and the residual is added after it.
     var overwritesInput: Int? {
-        q.mode != .weightOnly && q.epilogue.residualInC ? 4 : nil
+        q.mode != .weightOnly && q.epilogue.residualInC && floatOutput ? 4 : nil
     }
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         try ctx.requireInputs(3...5)
+        try ctx.requireDType(0, in: [.float32, .uint8])
         try ctx.requireDType(1, in: [.int8])
         guard let kernel = try ctx.attrs.ints("kernel_shape") else { throw PSEdgeError.malformed("\(ctx.label): kernel_shape is required") }
         let xs = try ctx.shape(0), ws = try ctx.shape(1)
@@ -103,7 +115,7 @@ struct QConvKernel: Kernel {
         var convNode = ctx.node
         convNode.inputs = Array(ctx.node.inputs.prefix(2))
         let convCtx = KernelContext(node: convNode, opset: ctx.opset,
-                                    inputTypes: [ctx.inputTypes[0], TensorType(.float32, static: [ws[0], xs[1] / groups] + kernel)],
+                                    inputTypes: [TensorType(.float32, static: xs), TensorType(.float32, static: [ws[0], xs[1] / groups] + kernel)],
                                     constants: [nil, nil])
         guard let conv = try ConvKernel.make(convCtx) as? ConvKernel else { throw PSEdgeError(.internalError, "\(ctx.label): conv planning failed") }
         if ctx.has(4) {
@@ -119,20 +131,38 @@ struct QConvKernel: Kernel {
         } else if settings.mode != .weightOnly {
             throw PSEdgeError.unsupported("\(ctx.label): quantized weights must be constants")
         }
-        return QConvKernel(conv: conv, q: settings, rowSums: sums)
+        let quantizedInput = try ctx.dtype(0) == .uint8
+        if quantizedInput && settings.mode != .static {
+            throw PSEdgeError.unsupported("\(ctx.label): a u8 input needs static mode (its x_scale and x_zero_point)")
+        }
+        var output: U8Range?
+        if let ys = try ctx.attrs.float("y_scale") {
+            let yz = try ctx.attrs.int("y_zero_point", default: 0)
+            guard ys > 0, ys.isFinite, (0...255).contains(yz) else {
+                throw PSEdgeError.malformed("\(ctx.label): y_scale must be positive and y_zero_point in 0...255")
+            }
+            guard settings.mode != .weightOnly, ctx.node.outputs.count == 2 else {
+                throw PSEdgeError.malformed("\(ctx.label): y_scale needs a second (u8) output and an int8 mode")
+            }
+            output = U8Range(scale: ys, zeroPoint: yz)
+        } else if ctx.node.outputs.count > 1 {
+            throw PSEdgeError.malformed("\(ctx.label): a second output needs y_scale")
+        }
+        let floatOutput = !(ctx.node.outputs.first?.isEmpty ?? true) || output == nil
+        return QConvKernel(conv: conv, q: settings, rowSums: sums, quantizedInput: quantizedInput, output: output, floatOutput: floatOutput)
     }
 
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
         let c = conv, g = c.g
-        let x = inputs[0]!.pointer(Float.self), wq = inputs[1]!.pointer(Int8.self), ws = inputs[2]!.pointer(Float.self)
+        let wq = inputs[1]!.pointer(Int8.self), ws = inputs[2]!.pointer(Float.self)
         let bias = inputs.count > 3 ? inputs[3]?.pointer(Float.self) : nil
         let residual = inputs.count > 4 ? inputs[4]?.pointer(Float.self) : nil
-        let y = outputs[0].pointer(Float.self)
         let cg = c.c / c.groups, mg = c.m / c.groups
         let k = cg * g.kh * g.kw, plane = c.oh * c.ow, hw = c.h * c.w
         let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
 
         if q.mode == .weightOnly {
+            let x = inputs[0]!.pointer(Float.self), y = outputs[0].pointer(Float.self)
             let buf = pool.scratch(bytes: [mg * k * 4, pointwise ? 0 : k * plane * 4])
             let wf = buf[0].assumingMemoryBound(to: Float.self), cols = buf[1].assumingMemoryBound(to: Float.self)
             for b in 0..<c.n {
@@ -150,15 +180,27 @@ struct QConvKernel: Kernel {
                                           y + (b * c.m + gi * mg) * plane, Int32(plane))
                 }
             }
-        } else {
-            let packedBytes = pse_packed_b_size(Int32(k), Int32(plane))
-            let buf = pool.scratch(bytes: [cg * hw, packedBytes, Self.tileScratchBytes(rows: mg, plane: plane, pool: pool)])
-            let xq = buf[0].assumingMemoryBound(to: UInt8.self), packed = buf[1].assumingMemoryBound(to: UInt8.self)
-            let tileScratch = buf[2].assumingMemoryBound(to: Int32.self)
+            // Epilogue over each image's [M, plane] block.
             for b in 0..<c.n {
-                for gi in 0..<c.groups {
-                    let xin = x + (b * c.c + gi * cg) * hw
-                    let r: U8Range
+                q.epilogue.apply(y + b * c.m * plane, rows: c.m, cols: plane, rowBias: bias.map { UnsafePointer($0) }, colBias: nil,
+                                 residual: residual.map { UnsafePointer($0 + b * c.m * plane) })
+            }
+            return
+        }
+        let packedBytes = pse_packed_b_size(Int32(k), Int32(plane))
+        let buf = pool.scratch(bytes: [quantizedInput ? 0 : cg * hw, packedBytes, Self.tileScratchBytes(rows: mg, plane: plane, pool: pool)])
+        let packed = buf[1].assumingMemoryBound(to: UInt8.self), tileScratch = buf[2]
+        let y = floatOutput ? outputs[0].pointer(Float.self) : nil
+        let yq = output != nil ? outputs[1].pointer(UInt8.self) : nil
+        for b in 0..<c.n {
+            for gi in 0..<c.groups {
+                let r: U8Range
+                let xq: UnsafeMutablePointer<UInt8>
+                if quantizedInput {
+                    (r, xq) = (q.input, inputs[0]!.pointer(UInt8.self) + (b * c.c + gi * cg) * hw)
+                } else {
+                    let xin = inputs[0]!.pointer(Float.self) + (b * c.c + gi * cg) * hw
+                    xq = buf[0].assumingMemoryBound(to: UInt8.self)
                     if q.mode == .dynamic {
                         r = quantizeDynamic(xin, xq, cg * hw)
                     } else {
@@ -167,34 +209,28 @@ struct QConvKernel: Kernel {
                             pse_quantize_u8(xin + range.lowerBound, xq + range.lowerBound, range.count, r.scale, Int32(r.zeroPoint))
                         }
                     }
-                    // Activations go straight into the packed layout the int8 GEMM reads (rows of K in parallel).
-                    let groups = (k + 3) / 4
-                    if pointwise {
-                        pool.parallelChunks(groups, minChunk: 2) { gs in
-                            pse_pack_b_groups(xq, Int32(plane), Int32(k), Int32(plane), packed, Int32(gs.lowerBound), Int32(gs.upperBound))
-                        }
-                    } else {
-                        pool.parallelChunks(groups, minChunk: 2) { gs in
-                            let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: 4 * plane)
-                            defer { rows.deallocate() }
-                            pse_im2col_u8_packed_groups(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
-                                                        Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow),
-                                                        UInt8(r.zeroPoint), packed, Int32(gs.lowerBound), Int32(gs.upperBound), rows)
-                        }
-                    }
-                    let first = b * c.m + gi * mg  // this group's first output row (image b)
-                    multiplyAndDequantize(wq: wq + gi * mg * k, packed: packed, rows: mg, plane: plane, k: k, input: r,
-                                          wscale: ws + gi * mg, firstRow: gi * mg, bias: bias.map { $0 + gi * mg },
-                                          residual: residual.map { $0 + first * plane }, out: y + first * plane,
-                                          tileScratch: tileScratch, pool: pool)
                 }
+                // Activations go straight into the packed layout the int8 GEMM reads (rows of K in parallel).
+                let groups = (k + 3) / 4
+                if pointwise {
+                    pool.parallelChunks(groups, minChunk: 2) { gs in
+                        pse_pack_b_groups(xq, Int32(plane), Int32(k), Int32(plane), packed, Int32(gs.lowerBound), Int32(gs.upperBound))
+                    }
+                } else {
+                    pool.parallelChunks(groups, minChunk: 2) { gs in
+                        let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: 4 * plane)
+                        defer { rows.deallocate() }
+                        pse_im2col_u8_packed_groups(xq, Int32(cg), Int32(c.h), Int32(c.w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                                    Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(c.oh), Int32(c.ow),
+                                                    UInt8(r.zeroPoint), packed, Int32(gs.lowerBound), Int32(gs.upperBound), rows)
+                    }
+                }
+                let first = b * c.m + gi * mg  // this group's first output row (image b)
+                multiplyAndDequantize(wq: wq + gi * mg * k, packed: packed, rows: mg, plane: plane, k: k, input: r,
+                                      wscale: ws + gi * mg, firstRow: gi * mg, bias: bias.map { $0 + gi * mg },
+                                      residual: residual.map { $0 + first * plane }, out: y.map { $0 + first * plane },
+                                      quantizedOut: yq.map { $0 + first * plane }, tileScratch: tileScratch, pool: pool)
             }
-            return
-        }
-        // Epilogue over each image's [M, plane] block (weight-only path).
-        for b in 0..<c.n {
-            q.epilogue.apply(y + b * c.m * plane, rows: c.m, cols: plane, rowBias: bias.map { UnsafePointer($0) }, colBias: nil,
-                             residual: residual.map { UnsafePointer($0 + b * c.m * plane) })
         }
     }
 }
@@ -204,32 +240,41 @@ extension QConvKernel {
     /// they are dequantized while in L1; 2-D tiles also keep both cores busy on layers with few channels or pixels.
     static let tileRows = 32, tileCols = 256
 
-    /// The int32 scratch the tiles need (one tile per run of parallelTiles).
+    /// The scratch the tiles need: per run of parallelTiles, a tile of int32 products and one of floats (for when
+    /// only the u8 output is written).
     static func tileScratchBytes(rows: Int, plane: Int, pool: ThreadPool) -> Int {
-        pool.tileChunks(rows: rows, cols: plane, tileRows: tileRows, tileCols: tileCols) * tileRows * tileCols * 4
+        pool.tileChunks(rows: rows, cols: plane, tileRows: tileRows, tileCols: tileCols) * tileRows * tileCols * 8
     }
 
-    /// out[rows, plane] = dequantize(Wq[rows, k] · packed[k, plane]) with the epilogue, tile by tile on the pool.
-    /// `firstRow` locates this group's rows in the per-channel sums; bias, residual and wscale start at the group.
+    /// out[rows, plane] = dequantize(Wq[rows, k] · packed[k, plane]) with the epilogue, tile by tile on the pool;
+    /// `quantizedOut` also gets it as u8 in the output range. `firstRow` locates this group's rows in the
+    /// per-channel sums; bias, residual and wscale start at the group.
     func multiplyAndDequantize(wq: UnsafePointer<Int8>, packed: UnsafePointer<UInt8>, rows: Int, plane: Int, k: Int,
                                input r: U8Range, wscale: UnsafePointer<Float>, firstRow: Int, bias: UnsafeMutablePointer<Float>?,
-                               residual: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>,
-                               tileScratch: UnsafeMutablePointer<Int32>, pool: ThreadPool) {
-        let tc = Self.tileCols
+                               residual: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>?,
+                               quantizedOut: UnsafeMutablePointer<UInt8>?, tileScratch: UnsafeMutableRawPointer, pool: ThreadPool) {
+        let tr = Self.tileRows, tc = Self.tileCols
         let packedBlock = ((k + 3) / 4) * 64  // bytes per 16 packed columns
-        let epilogue = q.epilogue, zp = Int32(r.zeroPoint)
+        let epilogue = q.epilogue, zp = Int32(r.zeroPoint), output = self.output
         rowSums.withUnsafeBufferPointer { sums in
             let wsum = sums.baseAddress! + firstRow
-            pool.parallelTiles(rows: rows, cols: plane, tileRows: Self.tileRows, tileCols: tc) { r0, nr, c0, nc, run in
-                let acc = tileScratch + run * Self.tileRows * tc
+            pool.parallelTiles(rows: rows, cols: plane, tileRows: tr, tileCols: tc) { r0, nr, c0, nc, run in
+                let acc = (tileScratch + run * tr * tc * 8).assumingMemoryBound(to: Int32.self)
                 pse_gemm_s8u8_packed(Int32(nr), Int32(nc), Int32(k), wq + r0 * k, Int32(k), packed + (c0 / 16) * packedBlock,
                                      acc, Int32(tc))
-                let o = out + r0 * plane + c0
+                // Floats into the output, or into the float tile when only the u8 output is wanted.
+                let (o, ldo) = out.map { ($0 + r0 * plane + c0, plane) }
+                    ?? ((tileScratch + run * tr * tc * 8 + tr * tc * 4).assumingMemoryBound(to: Float.self), tc)
                 let res = residual.map { UnsafePointer($0 + r0 * plane + c0) }
                 pse_dequant_rows(acc, Int32(tc), Int32(nr), Int32(nc), r.scale, zp, wscale + r0, wsum + r0,
                                  bias.map { UnsafePointer($0 + r0) }, epilogue.residualInC ? res : nil, Int32(plane),
-                                 epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0, o, Int32(plane))
-                epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
+                                 epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0, o, Int32(ldo))
+                epilogue.finishTile(o, rows: nr, cols: nc, ld: ldo, residual: res, residualLD: plane)
+                if let quantizedOut, let output {
+                    for i in 0..<nr {
+                        pse_quantize_u8(o + i * ldo, quantizedOut + (r0 + i) * plane + c0, nc, output.scale, Int32(output.zeroPoint))
+                    }
+                }
             }
         }
     }
