@@ -15,6 +15,11 @@ void pse_quantize_u8(const float *x, uint8_t *q, size_t n, float scale, int zero
 
 /// Min and max of x[0..n) (0 and 0 for n == 0).
 void pse_minmax(const float *x, size_t n, float *min_out, float *max_out);
+/// The u8 range covering [min(lo, 0), max(hi, 0)]: scale (hi − lo)/255 and the zero point that makes 0.0 exact
+/// (rounded half to even, clamped to 0…255); scale 1, zero point 0 when the range is empty or not finite.
+void pse_u8_range(float lo, float hi, float *scale, int32_t *zero_point);
+/// Dynamic quantization of `rows` contiguous rows of k floats, each with the range of its own min and max.
+void pse_quantize_rows_dynamic(const float *x, int rows, int k, uint8_t *q, float *scales, int32_t *zero_points);
 /// Which implementation the two above dispatch to ("scalar", "avx2", "avx512"; PSEDGE_QUANTIZE_KERNEL forces one);
 /// select returns 0 if this CPU cannot run it. Every path equals the scalar one bit for bit.
 int pse_quantize_kernel_select(const char *name);

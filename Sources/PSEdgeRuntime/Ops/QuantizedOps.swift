@@ -36,13 +36,9 @@ public struct U8Range: Sendable {
     }
 
     public init(lo: Float, hi: Float) {
-        let l = min(lo, 0), h = max(hi, 0)
-        let s = (h - l) / 255
-        if !(s > 0) || !s.isFinite {
-            self.init(scale: 1, zeroPoint: 0)
-        } else {
-            self.init(scale: s, zeroPoint: Int(min(255, max(0, (-l / s).rounded(.toNearestOrEven)))))
-        }
+        var s: Float = 1, z: Int32 = 0
+        pse_u8_range(lo, hi, &s, &z)
+        self.init(scale: s, zeroPoint: Int(z))
     }
 }
 
@@ -379,11 +375,7 @@ struct QMatMulKernel: Kernel {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { scales in
                     withUnsafeTemporaryAllocation(of: Int32.self, capacity: count) { zeros in
                         if settings.mode == .dynamic {
-                            for i in 0..<count {
-                                let range = quantizeDynamic(a + (r0 + i) * k, aq + (r0 + i) * k, k)
-                                scales[i] = range.scale
-                                zeros[i] = Int32(range.zeroPoint)
-                            }
+                            pse_quantize_rows_dynamic(a + r0 * k, Int32(count), Int32(k), aq + r0 * k, scales.baseAddress!, zeros.baseAddress!)
                         } else {
                             pse_quantize_u8(a + r0 * k, aq + r0 * k, count * k, settings.input.scale, Int32(settings.input.zeroPoint))
                             scales.initialize(repeating: settings.input.scale)
