@@ -208,6 +208,34 @@ final class FusionPassTests: XCTestCase {
         }
     }
 
+    /// GEGLU with the gate in either half (axis given as -1 or as the last index, or left out for a 1-D tensor),
+    /// bit-identical to Slice, Gelu and Mul; a Slice that is not an exact half is left alone.
+    func testGEGLUFusion() throws {
+        func graph(gateFirst: Bool, axis: Int64?, shape: [Int], firstStart: Int64 = 0) -> Graph {
+            let f = Int64(shape.last! / 2)
+            var inits: [String: Tensor] = ["start": Tensor(int64: [firstStart], shape: [1]), "f": Tensor(int64: [f], shape: [1]),
+                                           "end": Tensor(int64: [Int64.max], shape: [1]), "fend": Tensor(int64: [firstStart + f], shape: [1])]
+            if let axis { inits["axis"] = Tensor(int64: [axis], shape: [1]) }
+            let ax = axis == nil ? [String]() : ["axis"]
+            let first = Node(name: "s0", opType: "Slice", inputs: ["t", "start", "fend"] + ax, outputs: ["a"])
+            let second = Node(name: "s1", opType: "Slice", inputs: ["t", "f", "end"] + ax, outputs: ["b"])
+            let gelu = Node(name: "g", opType: "Gelu", inputs: [gateFirst ? "a" : "b"], outputs: ["gb"])
+            let mul = Node(name: "m", opType: "Mul", inputs: [gateFirst ? "b" : "a", "gb"], outputs: ["y"])
+            var r = PassReport()
+            return try! StaticShapes.run(Graph(nodes: [first, second, gelu, mul], inputs: [ValueInfo(name: "t", type: TensorType(.float32, static: shape))],
+                                               outputs: [ValueInfo(name: "y", type: nil)], initializers: inits, opsets: ["": 20]), report: &r)
+        }
+        for (gateFirst, axis, shape) in [(false, Int64(-1), [2, 5, 8]), (true, Int64(2), [2, 5, 8]), (false, nil, [6]), (true, Int64(-1), [3, 130])] {
+            let g = graph(gateFirst: gateFirst, axis: axis, shape: shape)
+            let (o, report) = try optimize(g, [.geglu])
+            XCTAssertEqual(ops(o), ["psedge.GEGLU": 1], "\(gateFirst) \(String(describing: axis)) \(shape): \(report.lines)")
+            let feeds = inputs(for: g, seed: 5)
+            XCTAssertEqual(try run(o, feeds, threads: 2)["y"]!.floats, try run(g, feeds)["y"]!.floats)
+        }
+        let (o, _) = try optimize(graph(gateFirst: false, axis: -1, shape: [2, 8], firstStart: 1), [.geglu])
+        XCTAssertNil(ops(o)["psedge.GEGLU"], "columns 1..<5 are no half")
+    }
+
     /// The small-head kernel (`kernel` = rows; the default below 17 dims) on the same graphs, on one and two threads.
     func testAttentionKernelRows() throws {
         for name in ["attention_classic_torch", "attention_sdpa_torch", "attention_bmm_torch"] {
@@ -272,6 +300,8 @@ final class FusionPassTests: XCTestCase {
                 XCTAssertEqual(counts["Gelu"], 16)
                 XCTAssertNil(counts["Erf"])
                 XCTAssertEqual(o.nodes.count, 1696 - 16 * 4)
+            case .geglu:
+                XCTAssertEqual(o.nodes.count, g.nodes.count)  // needs the Gelu nodes the gelu pass makes
             case .silu:
                 XCTAssertEqual(counts["psedge.SiLU"], 47)  // alone, the 45 after GroupNorms too
                 XCTAssertNil(counts["Sigmoid"])
@@ -297,13 +327,13 @@ final class FusionPassTests: XCTestCase {
         XCTAssertEqual(counts["psedge.Attention"], 32)
         XCTAssertEqual(counts["psedge.GroupNorm"], 61)
         XCTAssertEqual(nodes(o, "psedge.GroupNorm").filter { (try? $0.attrs.string("activation")) == "silu" }.count, 45)
-        XCTAssertEqual(counts["Gelu"], 16)
+        XCTAssertEqual(counts["psedge.GEGLU"], 16)  // every feed-forward gate: 2 Slices, Gelu and Mul each
         XCTAssertEqual(counts["psedge.FusedConv"], 22)
         XCTAssertEqual(counts["psedge.FusedMatMul"], 98)  // 96 MatMul + bias, 2 Gemm + SiLU (time embedding)
-        for gone in ["Softmax", "InstanceNormalization", "Erf", "Sigmoid", "Cast", "Div", "Expand", "psedge.SiLU"] {
+        for gone in ["Softmax", "InstanceNormalization", "Erf", "Gelu", "Sigmoid", "Cast", "Div", "Expand", "psedge.SiLU"] {
             XCTAssertNil(counts[gone], "\(gone) left: \(counts)")
         }
-        XCTAssertEqual(o.nodes.count, 655)
+        XCTAssertEqual(o.nodes.count, 655 - 16 * 3)
         let unoptimized = try Plan(graph: g, threads: 2), optimized = try Plan(graph: o, threads: 2)
         XCTAssertLessThan(optimized.arenaBytes * 10, unoptimized.arenaBytes, "no score matrices in the arena any more")
         let out = try optimized.run(feeds)["out_sample"]!

@@ -8,7 +8,7 @@ import PSEdgeIR
 /// absorb a SiLU/GELU; attention before the epilogue (its MatMuls have no constant weight anyway); dead code last.
 public enum Optimizer {
     public enum PassKind: String, CaseIterable, Sendable {
-        case identity, batchNorm = "batchnorm", groupNorm = "groupnorm", layerNorm = "layernorm", gelu, silu, attention,
+        case identity, batchNorm = "batchnorm", groupNorm = "groupnorm", layerNorm = "layernorm", gelu, geglu, silu, attention,
              linearEpilogue = "linear-epilogue"
     }
 
@@ -35,6 +35,7 @@ public enum Optimizer {
         (.groupNorm, GroupNormFusion()),
         (.layerNorm, LayerNormFusion()),
         (.gelu, GeluFusion()),
+        (.geglu, GEGLUFusion()),
         (.silu, SiLUFusion()),
         (.attention, AttentionFusion()),
         (.linearEpilogue, LinearEpilogueFusion()),

@@ -10,6 +10,7 @@ extension OpRegistry {
         "psedge.GroupNorm": FusedGroupNormKernel.make,
         "psedge.SiLU": SiLUKernel.make,
         "psedge.Attention": AttentionKernel.make,
+        "psedge.GEGLU": GEGLUKernel.make,
     ]
 }
 
@@ -130,6 +131,41 @@ struct SiLUKernel: Kernel {
         pool.parallelChunks(outputs[0].count, minChunk: 1 << 14) { r in
             let cx = x + r.lowerBound, cy = y + r.lowerBound
             pse_ops_silu(cx, cy, r.count)
+        }
+    }
+}
+
+// MARK: - GEGLU
+
+/// value · gelu(gate) over the two halves of the last axis of X [..., 2F] → [..., F]; `gate_first` = 1 when the
+/// gate is the first half (diffusers: the second). Same per-element operations as Slice, Gelu, Mul.
+struct GEGLUKernel: Kernel {
+    let outputTypes: [TensorType]
+    let rows: Int, f: Int
+    let gateFirst: Bool
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(1...1)
+        try ctx.requireDType(0, in: [.float32])
+        let x = try ctx.shape(0)
+        guard let last = x.last, last % 2 == 0 else {
+            throw PSEdgeError.shape("\(ctx.label): input \(Shapes.describe(x)) has no even last axis to split in halves")
+        }
+        let gateFirst = try ctx.attrs.int("gate_first", default: 0) != 0
+        return GEGLUKernel(outputTypes: [TensorType(.float32, static: Array(x.dropLast()) + [last / 2])],
+                           rows: x.dropLast().reduce(1, *), f: last / 2, gateFirst: gateFirst)
+    }
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let x = inputs[0]!.pointer(Float.self), y = outputs[0].pointer(Float.self)
+        let (f, gateOffset, valueOffset) = (self.f, gateFirst ? 0 : self.f, gateFirst ? self.f : 0)
+        pool.parallelChunks(rows, minChunk: max(1, 8192 / max(f, 1))) { range in
+            for r in range {
+                let xr = x + r * 2 * f, yr = y + r * f
+                pse_ops_gelu(xr + gateOffset, yr, f)
+                let v = xr + valueOffset
+                for j in 0..<f { yr[j] = v[j] * yr[j] }
+            }
         }
     }
 }
