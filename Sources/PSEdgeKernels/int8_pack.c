@@ -158,6 +158,27 @@ static void im2col_row(const uint8_t *img, int height, int width, int kh, int kw
     const uint8_t *src = img + (size_t)c * height * width;
     int x0, lo, hi;
     pse_im2col_inside(width, pad_l, kx, dil_w, stride_w, out_w, &x0, &lo, &hi);
+    if (stride_h == 1 && stride_w == 1 && out_w == width && hi > lo) {
+        // Stride 1, rows as wide as the input's: output position oy·w + ox reads input (oy + dy)·w + ox + x0, so the
+        // rows whose input row exists are one shifted block copy; then the few columns that fall outside the input
+        // (they picked up the neighbouring row's edge) and the rows above and below are padding.
+        const int dy = ky * dil_h - pad_t;
+        int oy0 = -dy < 0 ? 0 : -dy, oy1 = height - dy < out_h ? height - dy : out_h;
+        if (oy0 > out_h) oy0 = out_h;
+        if (oy1 < oy0) oy1 = oy0;
+        fill_bytes(dst, pad_value, (size_t)oy0 * out_w);
+        if (oy1 > oy0) {
+            const size_t first = (size_t)oy0 * out_w + lo, last = (size_t)(oy1 - 1) * out_w + hi;
+            memcpy(dst + first, src + (size_t)(oy0 + dy) * width + lo + x0, last - first);
+            for (int oy = oy0; oy < oy1; oy++) {
+                uint8_t *d = dst + (size_t)oy * out_w;
+                fill_bytes(d, pad_value, (size_t)lo);
+                fill_bytes(d + hi, pad_value, (size_t)(out_w - hi));
+            }
+        }
+        fill_bytes(dst + (size_t)oy1 * out_w, pad_value, (size_t)(out_h - oy1) * out_w);
+        return;
+    }
     for (int oy = 0; oy < out_h; oy++) {
         const int iy = oy * stride_h - pad_t + ky * dil_h;
         uint8_t *d = dst + (size_t)oy * out_w;

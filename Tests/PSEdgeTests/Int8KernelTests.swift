@@ -163,13 +163,14 @@ final class Int8KernelTests: XCTestCase {
     }
 
     /// Packed im2col against im2col then pack, on ResNet's geometries (3×3 pad 1 strides 1 and 2, the 7×7 stride-2
-    /// stem, 1×1 stride 2; rows of 16+ outputs at stride 2 take the vector gather) and random ones (dilation, asymmetric padding, kernels wider than the image).
+    /// stem, 1×1 stride 2; rows of 16+ outputs at stride 2 take the vector gather; stride 1 with padding taller than
+    /// the kernel's reach and with dilation take the block copy) and random ones (dilation, asymmetric padding, kernels wider than the image).
     func testPackedIm2colEqualsIm2colThenPack() {
         var rng = SystemRandomNumberGenerator()
         typealias Geometry = (c: Int, h: Int, w: Int, kh: Int, kw: Int, sh: Int, sw: Int, pt: Int, pl: Int, pb: Int, pr: Int, dh: Int, dw: Int)
         var cases: [Geometry] = [
             (3, 7, 9, 3, 2, 2, 1, 1, 0, 1, 0, 1, 2), (4, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), (4, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),
-            (3, 30, 30, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1), (3, 12, 80, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1), (2, 9, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), (5, 9, 9, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1), (2, 3, 2, 3, 5, 1, 1, 2, 3, 2, 3, 1, 1),
+            (3, 30, 30, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1), (3, 12, 80, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1), (2, 9, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), (2, 2, 6, 5, 3, 1, 1, 6, 1, 6, 1, 1, 1), (3, 5, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2), (5, 9, 9, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1), (2, 3, 2, 3, 5, 1, 1, 2, 3, 2, 3, 1, 1),
         ]
         for _ in 0..<30 {
             let kh = Int.random(in: 1...4, using: &rng), kw = Int.random(in: 1...4, using: &rng)
