@@ -20,6 +20,7 @@ final class PanelConvKernelTests: XCTestCase {
             Case(c: 5, h: 9, w: 40, m: 17, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1, bias: true, residual: true, relu: true, first: false),
             Case(c: 4, h: 4, w: 4, m: 1, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0, bias: false, residual: true, relu: false, first: false),
             Case(c: 9, h: 5, w: 11, m: 13, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0, bias: true, residual: true, relu: true, first: true),
+            Case(c: 2, h: 2, w: 6, m: 5, kh: 5, kw: 3, sh: 1, sw: 1, pt: 6, pl: 1, pb: 6, pr: 1, bias: true, residual: false, relu: false, first: false),  // rows all padding
         ]
         for _ in 0..<15 {
             let kh = Int.random(in: 1...3, using: &rng), kw = Int.random(in: 1...3, using: &rng)
