@@ -16,21 +16,33 @@
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                                     \
         const __m256i in0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);                                              \
         const __m256i in1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);                                          \
+        /* Masked loads (slow on some CPUs) only for a ragged last panel. */                                                \
         for (int kk = 0; kk < k; kk++) {                                                                                    \
             const float *bk = b + (size_t)kk * ldb;                                                                         \
-            const __m256 b0 = _mm256_maskload_ps(bk, in0), b1 = _mm256_maskload_ps(bk + 8, in1);                            \
+            const __m256 b0 = cols >= 16 ? _mm256_loadu_ps(bk) : _mm256_maskload_ps(bk, in0);                               \
+            const __m256 b1 = cols >= 16 ? _mm256_loadu_ps(bk + 8) : _mm256_maskload_ps(bk + 8, in1);                       \
             for (int r = 0; r < R; r++) {                                                                                   \
                 const __m256 av = _mm256_set1_ps(a[(size_t)r * lda + kk]);                                                  \
                 lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);                                                                     \
                 hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);                                                                     \
             }                                                                                                               \
         }                                                                                                                   \
+        const __m256 zero = _mm256_setzero_ps();                                                                            \
         for (int r = 0; r < R; r++) {                                                                                       \
+            const float *rr = res ? res + (size_t)r * ldres : NULL;                                                         \
+            float *cr = c + (size_t)r * ldc;                                                                                \
+            if (cols == 16) {                                                                                               \
+                __m256 v0 = lo[r], v1 = hi[r];                                                                              \
+                if (rr && residual_first) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr)); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr + 8)); } \
+                if (relu) { v0 = _mm256_max_ps(v0, zero); v1 = _mm256_max_ps(v1, zero); }  /* v > 0 ? v : 0 */             \
+                if (rr && !residual_first) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr)); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr + 8)); } \
+                _mm256_storeu_ps(cr, v0);                                                                                   \
+                _mm256_storeu_ps(cr + 8, v1);                                                                               \
+                continue;                                                                                                   \
+            }                                                                                                               \
             float sums[16];                                                                                                 \
             _mm256_storeu_ps(sums, lo[r]);                                                                                  \
             _mm256_storeu_ps(sums + 8, hi[r]);                                                                              \
-            const float *rr = res ? res + (size_t)r * ldres : NULL;                                                         \
-            float *cr = c + (size_t)r * ldc;                                                                                \
             for (int j = 0; j < cols; j++) cr[j] = pse_sconv_finish(sums[j], rr ? rr + j : NULL, relu, residual_first);     \
         }                                                                                                                   \
     }
