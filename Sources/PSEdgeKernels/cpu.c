@@ -37,6 +37,7 @@ pse_cpu_features pse_cpu_detect(void) {
 #if defined(__linux__)
     unsigned long hw = getauxval(AT_HWCAP);
     f.dotprod = (hw >> 20) & 1;  // HWCAP_ASIMDDP
+    f.i8mm = (getauxval(AT_HWCAP2) >> 13) & 1;  // HWCAP2_I8MM
 #endif
 #endif
     return f;
@@ -46,7 +47,7 @@ const char *pse_cpu_kernel_family(void) {
     pse_cpu_features f = pse_cpu_detect();
     if (f.avx512f) return "avx512";
     if (f.avx2 && f.fma) return "avx2";
-    if (f.neon) return f.dotprod ? "neon-dotprod" : "neon";
+    if (f.neon) return f.i8mm ? "neon-i8mm" : f.dotprod ? "neon-dotprod" : "neon";
     return "scalar";
 }
 

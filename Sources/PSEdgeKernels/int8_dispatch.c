@@ -13,6 +13,7 @@ static const pse_impl impls[] = {
     IMPL("avx2", PSE_CPU_AVX2, avx2),
 #endif
 #if defined(__aarch64__)
+    IMPL("i8mm", PSE_CPU_NEON | PSE_CPU_I8MM, i8mm),
     IMPL("dotprod", PSE_CPU_NEON | PSE_CPU_DOTPROD, dotprod),
     IMPL("neon", PSE_CPU_NEON, neon),
 #endif

@@ -16,6 +16,8 @@ void pse_gemm_u8s8_packed_neon(int m, int n, int k, const uint8_t *a, int lda, c
 void pse_gemm_s8u8_packed_neon(int m, int n, int k, const int8_t *a, int lda, const uint8_t *bp, int32_t *c, int ldc);
 void pse_gemm_u8s8_packed_dotprod(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);
 void pse_gemm_s8u8_packed_dotprod(int m, int n, int k, const int8_t *a, int lda, const uint8_t *bp, int32_t *c, int ldc);
+void pse_gemm_u8s8_packed_i8mm(int m, int n, int k, const uint8_t *a, int lda, const int8_t *bp, int32_t *c, int ldc);
+void pse_gemm_s8u8_packed_i8mm(int m, int n, int k, const int8_t *a, int lda, const uint8_t *bp, int32_t *c, int ldc);
 #endif
 
 /// Reads A[row][4g..4g+3] as one 32-bit word, zero-filling past k (so callers need no padding).

@@ -7,7 +7,8 @@
 static unsigned cpu_mask(void) {
     const pse_cpu_features f = pse_cpu_detect();
     return (f.avx2 ? PSE_CPU_AVX2 : 0) | (f.fma ? PSE_CPU_FMA : 0) | (f.avx512f ? PSE_CPU_AVX512F : 0) |
-           (f.avx512vnni ? PSE_CPU_AVX512VNNI : 0) | (f.neon ? PSE_CPU_NEON : 0) | (f.dotprod ? PSE_CPU_DOTPROD : 0);
+           (f.avx512vnni ? PSE_CPU_AVX512VNNI : 0) | (f.neon ? PSE_CPU_NEON : 0) | (f.dotprod ? PSE_CPU_DOTPROD : 0) |
+           (f.i8mm ? PSE_CPU_I8MM : 0);
 }
 
 static const pse_impl *runnable(const pse_dispatcher *d, const char *name) {

@@ -6,7 +6,8 @@
 #include <stdatomic.h>
 
 /// Feature bits of pse_cpu_feature_mask().
-enum { PSE_CPU_AVX2 = 1, PSE_CPU_FMA = 2, PSE_CPU_AVX512F = 4, PSE_CPU_AVX512VNNI = 8, PSE_CPU_NEON = 16, PSE_CPU_DOTPROD = 32 };
+enum { PSE_CPU_AVX2 = 1, PSE_CPU_FMA = 2, PSE_CPU_AVX512F = 4, PSE_CPU_AVX512VNNI = 8, PSE_CPU_NEON = 16, PSE_CPU_DOTPROD = 32,
+       PSE_CPU_I8MM = 64 };
 
 /// Entry points are stored as this type and cast back to their own type at the call.
 typedef void (*pse_entry)(void);

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The ARM kernels (int8 GEMM: NEON, dotprod; depthwise convolution and attention: NEON) cannot run natively here: tools/arm/check.sh cross-compiles them
+/// The ARM kernels (int8 GEMM: NEON, dotprod, i8mm; depthwise convolution and attention: NEON) cannot run natively here: tools/arm/check.sh cross-compiles them
 /// (gcc-aarch64-linux-gnu) and runs them under qemu-aarch64 against the scalar reference, bit for bit.
 final class ARMKernelTests: XCTestCase {
     func testARMKernelsEqualScalarReferenceUnderQEMU() throws {
@@ -21,7 +21,7 @@ final class ARMKernelTests: XCTestCase {
         p.waitUntilExit()
         print(text)
         XCTAssertEqual(p.terminationStatus, 0, text)
-        XCTAssertTrue(text.contains("1200 kernel runs (neon, dotprod) compared with the scalar reference: 0 mismatches"), text)
+        XCTAssertTrue(text.contains("1800 kernel runs (neon, dotprod, i8mm) compared with the scalar reference: 0 mismatches"), text)
         XCTAssertTrue(text.contains("600 kernel runs (neon) compared with the scalar reference: 0 mismatches"), text)
         XCTAssertTrue(text.contains("400 depthwise runs (neon) compared with the scalar reference: 0 mismatches"), text)
         XCTAssertTrue(text.contains("300 attention runs (neon) compared with the scalar reference: 0 mismatches"), text)

@@ -1,4 +1,4 @@
-// Checks the ARM int8 GEMM kernels (NEON, dotprod) against the scalar reference, bit for bit, on random
+// Checks the ARM int8 GEMM kernels (NEON, dotprod, i8mm) against the scalar reference, bit for bit, on random
 // matrices of awkward sizes (k not a multiple of 4, n not a multiple of 16, extreme values). Cross-compiled
 // and run under qemu-aarch64 by tools/arm/check.sh.
 #include "psedge_kernels.h"
@@ -18,12 +18,17 @@ typedef void (*u8s8_fn)(int, int, int, const uint8_t *, int, const int8_t *, int
 typedef void (*s8u8_fn)(int, int, int, const int8_t *, int, const uint8_t *, int32_t *, int);
 
 int main(int argc, char **argv) {
-    const int with_dotprod = argc > 1 && !strcmp(argv[1], "--dotprod");
-    struct { const char *name; u8s8_fn u8s8; s8u8_fn s8u8; } impls[2] = {
+    // --dotprod adds the dotprod kernels, --i8mm the i8mm ones too (the CPU must have them: qemu -cpu max).
+    int nimpl = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--dotprod") && nimpl < 2) nimpl = 2;
+        if (!strcmp(argv[i], "--i8mm")) nimpl = 3;
+    }
+    struct { const char *name; u8s8_fn u8s8; s8u8_fn s8u8; } impls[3] = {
         {"neon", pse_gemm_u8s8_packed_neon, pse_gemm_s8u8_packed_neon},
         {"dotprod", pse_gemm_u8s8_packed_dotprod, pse_gemm_s8u8_packed_dotprod},
+        {"i8mm", pse_gemm_u8s8_packed_i8mm, pse_gemm_s8u8_packed_i8mm},
     };
-    const int nimpl = with_dotprod ? 2 : 1;
     int cases = 0, failures = 0;
     for (int t = 0; t < 300; t++) {
         const int m = 1 + rnd() % 9, n = 1 + rnd() % 70, k = 1 + rnd() % 150, mode = t < 280 ? 0 : (t < 290 ? 1 : 2);
@@ -55,6 +60,7 @@ int main(int argc, char **argv) {
         }
         free(a); free(b); free(bp); free(ref); free(got);
     }
-    printf("%d kernel runs (%s) compared with the scalar reference: %d mismatches\n", cases, with_dotprod ? "neon, dotprod" : "neon", failures);
+    const char *names[3] = {"neon", "neon, dotprod", "neon, dotprod, i8mm"};
+    printf("%d kernel runs (%s) compared with the scalar reference: %d mismatches\n", cases, names[nimpl - 1], failures);
     return failures ? 1 : 0;
 }

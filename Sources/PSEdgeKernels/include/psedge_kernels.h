@@ -22,7 +22,7 @@ void pse_pool_parallel_for(pse_pool *pool, size_t count, pse_task_fn fn, void *c
 
 // ---- CPU features and BLAS. ----
 typedef struct {
-    int avx2, fma, avx512f, avx512vnni, neon, dotprod;
+    int avx2, fma, avx512f, avx512vnni, neon, dotprod, i8mm;
 } pse_cpu_features;
 pse_cpu_features pse_cpu_detect(void);
 /// Name of the kernel family chosen for this CPU ("avx2", "avx512", "neon", "scalar").
