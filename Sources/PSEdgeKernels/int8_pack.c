@@ -87,52 +87,6 @@ void pse_im2col_u8_packed(const uint8_t *img, int channels, int height, int widt
                                 out_h, out_w, pad_value, packed, 0, (k + 3) / 4, scratch);
 }
 
-// Short copies and fills (a few to a few dozen bytes per output row) without a libc call each: 16-byte vector
-// moves, the last one overlapping the previous; under 16 bytes, two overlapping moves of a fixed size.
-#if defined(__x86_64__)
-typedef __m128i bytes16;
-static inline bytes16 load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
-static inline void store16(uint8_t *p, bytes16 v) { _mm_storeu_si128((__m128i *)p, v); }
-static inline bytes16 splat16(uint8_t b) { return _mm_set1_epi8((char)b); }
-#elif defined(__aarch64__)
-typedef uint8x16_t bytes16;
-static inline bytes16 load16(const uint8_t *p) { return vld1q_u8(p); }
-static inline void store16(uint8_t *p, bytes16 v) { vst1q_u8(p, v); }
-static inline bytes16 splat16(uint8_t b) { return vdupq_n_u8(b); }
-#endif
-
-static inline void copy_bytes(uint8_t *d, const uint8_t *s, size_t n) {
-#if defined(__x86_64__) || defined(__aarch64__)
-    if (n >= 16) {
-        for (size_t i = 0; i + 16 < n; i += 16) store16(d + i, load16(s + i));
-        store16(d + n - 16, load16(s + n - 16));
-        return;
-    }
-#else
-    if (n >= 16) { memcpy(d, s, n); return; }
-#endif
-    if (n >= 8) { memcpy(d, s, 8); memcpy(d + n - 8, s + n - 8, 8); return; }
-    if (n >= 4) { memcpy(d, s, 4); memcpy(d + n - 4, s + n - 4, 4); return; }
-    if (n > 0) { d[0] = s[0]; d[n / 2] = s[n / 2]; d[n - 1] = s[n - 1]; }
-}
-
-static inline void fill_bytes(uint8_t *d, uint8_t value, size_t n) {
-#if defined(__x86_64__) || defined(__aarch64__)
-    if (n >= 16) {
-        const bytes16 v = splat16(value);
-        for (size_t i = 0; i + 16 < n; i += 16) store16(d + i, v);
-        store16(d + n - 16, v);
-        return;
-    }
-#else
-    if (n >= 16) { memset(d, value, n); return; }
-#endif
-    const uint64_t v8 = value * 0x0101010101010101ull;
-    if (n >= 8) { memcpy(d, &v8, 8); memcpy(d + n - 8, &v8, 8); return; }
-    if (n >= 4) { memcpy(d, &v8, 4); memcpy(d + n - 4, &v8, 4); return; }
-    if (n > 0) { d[0] = value; d[n / 2] = value; d[n - 1] = value; }
-}
-
 // d[ox] = s[2·ox] for ox in [lo, hi), 16 at a time while the 32 bytes read stay below `limit`; returns where it
 // stopped.
 static inline int gather_even(uint8_t *d, const uint8_t *s, int lo, int hi, int limit) {
@@ -158,27 +112,9 @@ static void im2col_row(const uint8_t *img, int height, int width, int kh, int kw
     const uint8_t *src = img + (size_t)c * height * width;
     int x0, lo, hi;
     pse_im2col_inside(width, pad_l, kx, dil_w, stride_w, out_w, &x0, &lo, &hi);
-    if (stride_h == 1 && stride_w == 1 && out_w == width && hi > lo) {
-        // Stride 1, rows as wide as the input's: output position oy·w + ox reads input (oy + dy)·w + ox + x0, so the
-        // rows whose input row exists are one shifted block copy; then the few columns that fall outside the input
-        // (they picked up the neighbouring row's edge) and the rows above and below are padding.
-        const int dy = ky * dil_h - pad_t;
-        int oy0 = -dy < 0 ? 0 : -dy, oy1 = height - dy < out_h ? height - dy : out_h;
-        if (oy0 > out_h) oy0 = out_h;
-        if (oy1 < oy0) oy1 = oy0;
-        fill_bytes(dst, pad_value, (size_t)oy0 * out_w);
-        if (oy1 > oy0) {
-            const size_t first = (size_t)oy0 * out_w + lo, last = (size_t)(oy1 - 1) * out_w + hi;
-            memcpy(dst + first, src + (size_t)(oy0 + dy) * width + lo + x0, last - first);
-            for (int oy = oy0; oy < oy1; oy++) {
-                uint8_t *d = dst + (size_t)oy * out_w;
-                fill_bytes(d, pad_value, (size_t)lo);
-                fill_bytes(d + hi, pad_value, (size_t)(out_w - hi));
-            }
-        }
-        fill_bytes(dst + (size_t)oy1 * out_w, pad_value, (size_t)(out_h - oy1) * out_w);
+    if (pse_im2col_block_row(src, 1, height, width, ky * dil_h - pad_t, stride_h, stride_w, out_h, out_w, x0, lo, hi,
+                             pad_value, dst))
         return;
-    }
     for (int oy = 0; oy < out_h; oy++) {
         const int iy = oy * stride_h - pad_t + ky * dil_h;
         uint8_t *d = dst + (size_t)oy * out_w;

@@ -17,6 +17,20 @@ void pse_minmax_scalar(const float *x, size_t n, float *min_out, float *max_out)
     *max_out = hi;
 }
 
+void pse_u8_range(float lo, float hi, float *scale, int32_t *zero_point) {
+    const float l = lo < 0.0f ? lo : 0.0f, h = hi > 0.0f ? hi : 0.0f;
+    const float s = (h - l) / 255.0f;
+    if (!(s > 0.0f) || !isfinite(s)) {
+        *scale = 1.0f;
+        *zero_point = 0;
+        return;
+    }
+    float z = rintf(-l / s);  // round half to even (the default rounding mode)
+    z = z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z);
+    *scale = s;
+    *zero_point = (int32_t)z;
+}
+
 void pse_im2col_u8(const uint8_t *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l,
                    int stride_h, int stride_w, int dil_h, int dil_w, int out_h, int out_w, uint8_t pad_value,
                    uint8_t *cols) {

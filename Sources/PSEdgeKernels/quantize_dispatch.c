@@ -3,7 +3,6 @@
 #include "psedge_kernels_int8.h"
 #include "quantize_impl.h"
 #include "kernel_dispatch.h"
-#include <math.h>
 
 typedef void (*quantize_fn)(const float *, uint8_t *, size_t, float, int);
 typedef void (*minmax_fn)(const float *, size_t, float *, float *);
@@ -28,20 +27,6 @@ void pse_quantize_u8(const float *x, uint8_t *q, size_t n, float scale, int zero
 
 void pse_minmax(const float *x, size_t n, float *min_out, float *max_out) {
     ((minmax_fn)pse_dispatch_chosen(&dispatcher)->entries[1])(x, n, min_out, max_out);
-}
-
-void pse_u8_range(float lo, float hi, float *scale, int32_t *zero_point) {
-    const float l = lo < 0.0f ? lo : 0.0f, h = hi > 0.0f ? hi : 0.0f;
-    const float s = (h - l) / 255.0f;
-    if (!(s > 0.0f) || !isfinite(s)) {
-        *scale = 1.0f;
-        *zero_point = 0;
-        return;
-    }
-    float z = rintf(-l / s);  // round half to even (the default rounding mode)
-    z = z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z);
-    *scale = s;
-    *zero_point = (int32_t)z;
 }
 
 void pse_quantize_rows_dynamic(const float *x, int rows, int k, uint8_t *q, float *scales, int32_t *zero_points) {

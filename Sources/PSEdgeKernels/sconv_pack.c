@@ -15,25 +15,9 @@ static void im2col_row_f32(const float *img, int height, int width, int kh, int 
     const float *src = img + (size_t)c * height * width;
     int x0, lo, hi;
     pse_im2col_inside(width, pad_l, kx, dw, sw, out_w, &x0, &lo, &hi);
-    if (sh == 1 && sw == 1 && out_w == width && hi > lo) {
-        // Stride 1, rows as wide as the input's: one shifted block copy, then the padding (as in the u8 im2col).
-        const int dy = ky * dh - pad_t;
-        int oy0 = -dy < 0 ? 0 : -dy, oy1 = height - dy < out_h ? height - dy : out_h;
-        if (oy0 > out_h) oy0 = out_h;
-        if (oy1 < oy0) oy1 = oy0;
-        memset(dst, 0, sizeof(float) * (size_t)oy0 * out_w);
-        if (oy1 > oy0) {
-            const size_t first = (size_t)oy0 * out_w + lo, last = (size_t)(oy1 - 1) * out_w + hi;
-            memcpy(dst + first, src + (size_t)(oy0 + dy) * width + lo + x0, sizeof(float) * (last - first));
-            for (int oy = oy0; oy < oy1; oy++) {
-                float *d = dst + (size_t)oy * out_w;
-                for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
-                for (int ox = hi; ox < out_w; ox++) d[ox] = 0.0f;
-            }
-        }
-        memset(dst + (size_t)oy1 * out_w, 0, sizeof(float) * (size_t)(out_h - oy1) * out_w);
+    if (pse_im2col_block_row((const uint8_t *)src, sizeof(float), height, width, ky * dh - pad_t, sh, sw, out_h, out_w, x0, lo,
+                             hi, 0, (uint8_t *)dst))
         return;
-    }
     for (int oy = 0; oy < out_h; oy++) {
         const int iy = oy * sh - pad_t + ky * dh;
         float *d = dst + (size_t)oy * out_w;

@@ -78,6 +78,36 @@ final class Int8KernelTests: XCTestCase {
         print("quantize paths checked against scalar: \(ran)")
     }
 
+    /// The epilogue combinations the dequantize tests cover: (bias, residual, relu, residual first).
+    typealias EpilogueCase = (bias: Bool, residual: Bool, relu: Bool, first: Bool)
+
+    /// Runs `call` on every dequantize path this CPU has and compares with `expected` bit for bit, for each case.
+    /// `epilogue(v, bias, residual, case)` is the Swift statement of the epilogue steps after the dequantized value.
+    func checkDequantPaths(_ form: String, rows: Int, n: Int, cases: [EpilogueCase], ldy: Int,
+                           expected: (EpilogueCase) -> [Float], call: (EpilogueCase, inout [Float]) -> Void) -> Set<String> {
+        var ran: Set<String> = []
+        for c in cases {
+            let want = expected(c)
+            for path in ["scalar", "avx2", "avx512"] where pse_dequant_kernel_select(path) != 0 {
+                ran.insert(path)
+                var y = [Float](repeating: .nan, count: rows * ldy)
+                call(c, &y)
+                XCTAssertEqual(y.map(\.bitPattern), want.map(\.bitPattern), "\(form) \(path) n=\(n) \(c)")
+            }
+        }
+        return ran
+    }
+
+    /// The epilogue after the dequantized value, as the kernels' reference order states it.
+    func epilogueSteps(_ v: Float, bias: Float, residual: Float, _ c: EpilogueCase) -> Float {
+        var v = v
+        if c.bias { v = v + bias }
+        if c.residual && c.first { v = v + residual }
+        if c.relu { v = v > 0 ? v : 0 }
+        if c.residual && !c.first { v = v + residual }
+        return v
+    }
+
     /// Dequantize-with-epilogue: the scalar reference equals the same steps written in Swift, and every vector path
     /// equals it bit for bit (every epilogue combination, row lengths around the vector widths, padded row strides).
     func testDequantRowsPathsEqualScalar() {
@@ -92,31 +122,23 @@ final class Int8KernelTests: XCTestCase {
             let wsum = (0..<rows).map { _ in Int32.random(in: -3000...3000, using: &rng) }
             let bias = (0..<rows).map { _ in Float.random(in: -2...2, using: &rng) }
             let res = (0..<(rows * ldr)).map { _ in Float.random(in: -20...20, using: &rng) }
-            for (useBias, useRes, relu, first) in [(false, false, false, false), (true, false, true, false), (true, true, true, true),
-                                                   (true, true, true, false), (false, true, false, false)] {
+            ran.formUnion(checkDequantPaths("rows", rows: rows, n: n, cases: [(false, false, false, false), (true, false, true, false), (true, true, true, true),
+                                                                               (true, true, true, false), (false, true, false, false)], ldy: ldy, expected: { c in
                 var expected = [Float](repeating: .nan, count: rows * ldy)
                 for r in 0..<rows {
                     for j in 0..<n {
-                        var v = Float(acc[r * lda + j] - zp * wsum[r]) * (xs * ws[r])
-                        if useBias { v = v + bias[r] }
-                        if useRes && first { v = v + res[r * ldr + j] }
-                        if relu { v = v > 0 ? v : 0 }
-                        if useRes && !first { v = v + res[r * ldr + j] }
-                        expected[r * ldy + j] = v
+                        expected[r * ldy + j] = self.epilogueSteps(Float(acc[r * lda + j] - zp * wsum[r]) * (xs * ws[r]), bias: bias[r], residual: res[r * ldr + j], c)
                     }
                 }
-                for path in ["scalar", "avx2", "avx512"] where pse_dequant_kernel_select(path) != 0 {
-                    ran.insert(path)
-                    var y = [Float](repeating: .nan, count: rows * ldy)
-                    bias.withUnsafeBufferPointer { b in
-                        res.withUnsafeBufferPointer { rp in
-                            pse_dequant_rows(acc, Int32(lda), Int32(rows), Int32(n), xs, zp, ws, wsum, useBias ? b.baseAddress : nil,
-                                             useRes ? rp.baseAddress : nil, Int32(ldr), relu ? 1 : 0, first ? 1 : 0, &y, Int32(ldy))
-                        }
+                return expected
+            }, call: { c, y in
+                bias.withUnsafeBufferPointer { b in
+                    res.withUnsafeBufferPointer { rp in
+                        pse_dequant_rows(acc, Int32(lda), Int32(rows), Int32(n), xs, zp, ws, wsum, c.bias ? b.baseAddress : nil,
+                                         c.residual ? rp.baseAddress : nil, Int32(ldr), c.relu ? 1 : 0, c.first ? 1 : 0, &y, Int32(ldy))
                     }
-                    XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "\(path) n=\(n) bias \(useBias) residual \(useRes) relu \(relu) first \(first)")
                 }
-            }
+            }))
         }
         print("dequant paths checked: \(ran.sorted())")
     }
@@ -134,30 +156,23 @@ final class Int8KernelTests: XCTestCase {
             let wsum = (0..<n).map { _ in Int32.random(in: -3000...3000, using: &rng) }
             let bias = (0..<n).map { _ in Float.random(in: -2...2, using: &rng) }
             let res = (0..<(rows * ldr)).map { _ in Float.random(in: -20...20, using: &rng) }
-            for (useBias, useRes, relu, first) in [(false, false, false, false), (true, false, true, false), (true, true, true, true), (true, true, false, false)] {
+            ran.formUnion(checkDequantPaths("cols", rows: rows, n: n, cases: [(false, false, false, false), (true, false, true, false), (true, true, true, true),
+                                                                               (true, true, false, false)], ldy: ldy, expected: { c in
                 var expected = [Float](repeating: .nan, count: rows * ldy)
                 for r in 0..<rows {
                     for j in 0..<n {
-                        var v = Float(acc[r * lda + j] &- zp[r] &* wsum[j]) * (xs[r] * ws[j])
-                        if useBias { v = v + bias[j] }
-                        if useRes && first { v = v + res[r * ldr + j] }
-                        if relu { v = v > 0 ? v : 0 }
-                        if useRes && !first { v = v + res[r * ldr + j] }
-                        expected[r * ldy + j] = v
+                        expected[r * ldy + j] = self.epilogueSteps(Float(acc[r * lda + j] &- zp[r] &* wsum[j]) * (xs[r] * ws[j]), bias: bias[j], residual: res[r * ldr + j], c)
                     }
                 }
-                for path in ["scalar", "avx2", "avx512"] where pse_dequant_kernel_select(path) != 0 {
-                    ran.insert(path)
-                    var y = [Float](repeating: .nan, count: rows * ldy)
-                    bias.withUnsafeBufferPointer { b in
-                        res.withUnsafeBufferPointer { rp in
-                            pse_dequant_cols(acc, Int32(lda), Int32(rows), Int32(n), xs, zp, ws, wsum, useBias ? b.baseAddress : nil,
-                                             useRes ? rp.baseAddress : nil, Int32(ldr), relu ? 1 : 0, first ? 1 : 0, &y, Int32(ldy))
-                        }
+                return expected
+            }, call: { c, y in
+                bias.withUnsafeBufferPointer { b in
+                    res.withUnsafeBufferPointer { rp in
+                        pse_dequant_cols(acc, Int32(lda), Int32(rows), Int32(n), xs, zp, ws, wsum, c.bias ? b.baseAddress : nil,
+                                         c.residual ? rp.baseAddress : nil, Int32(ldr), c.relu ? 1 : 0, c.first ? 1 : 0, &y, Int32(ldy))
                     }
-                    XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "\(path) n=\(n) bias \(useBias) residual \(useRes) relu \(relu) first \(first)")
                 }
-            }
+            }))
         }
         print("dequant (matmul form) paths checked: \(ran.sorted())")
     }

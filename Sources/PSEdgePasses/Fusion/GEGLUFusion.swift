@@ -54,6 +54,6 @@ public struct GEGLUFusion: GraphPass {
 
     private func ints(_ v: String, _ idx: GraphIndex) -> [Int]? {
         guard let t = idx.constant(v), t.dtype.isInteger else { return nil }
-        return (0..<t.count).map { Int(t.int64(at: $0)) }  // int64 range: INT64_MAX means "to the end"
+        return t.ints
     }
 }

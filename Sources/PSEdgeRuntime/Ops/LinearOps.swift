@@ -16,6 +16,9 @@ struct ConvGeometry {
     var kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1
     var padT = 0, padL = 0, padB = 0, padR = 0
 
+    /// 1×1, stride 1, no padding: the input plane is already the GEMM operand (no im2col).
+    var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && padT == 0 && padL == 0 && padB == 0 && padR == 0 }
+
     /// Reads kernel_shape/strides/dilations/pads for a 1-D or 2-D op; other ranks are unsupported.
     init(_ ctx: KernelContext, spatialRank: Int, kernel: [Int]) throws {
         guard spatialRank == 1 || spatialRank == 2 else {
@@ -133,7 +136,7 @@ struct ConvKernel: Kernel {
             panels(x, wt, bias, residual, y, pool)
             return
         }
-        let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
+        let pointwise = g.isPointwise
         let cols = pointwise ? nil : pool.scratch(floats: k * plane)
         for b in 0..<n {
             for gi in 0..<groups {
@@ -168,7 +171,7 @@ struct ConvKernel: Kernel {
                         _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
-        let direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
+        let direct = g.isPointwise
         let panels = pool.scratch(floats: direct ? 0 : pse_sconv_packed_floats(Int32(k), Int32(plane)))
         let g = self.g, epilogue = self.epilogue
         let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0

@@ -62,11 +62,9 @@ struct QuantSettings {
 /// Quantizes n floats with the range of their own min/max (dynamic mode); returns the range used.
 @inline(__always)
 func quantizeDynamic(_ x: UnsafePointer<Float>, _ q: UnsafeMutablePointer<UInt8>, _ n: Int) -> U8Range {
-    var lo: Float = 0, hi: Float = 0
-    pse_minmax(x, n, &lo, &hi)
-    let r = U8Range(lo: lo, hi: hi)
-    pse_quantize_u8(x, q, n, r.scale, Int32(r.zeroPoint))
-    return r
+    var scale: Float = 1, zero: Int32 = 0
+    pse_quantize_rows_dynamic(x, 1, Int32(n), q, &scale, &zero)
+    return U8Range(scale: scale, zeroPoint: Int(zero))
 }
 
 // MARK: - QConv
@@ -155,7 +153,7 @@ struct QConvKernel: Kernel {
         let residual = inputs.count > 4 ? inputs[4]?.pointer(Float.self) : nil
         let cg = c.c / c.groups, mg = c.m / c.groups
         let k = cg * g.kh * g.kw, plane = c.oh * c.ow, hw = c.h * c.w
-        let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.padB == 0 && g.padR == 0
+        let pointwise = g.isPointwise
 
         if q.mode == .weightOnly {
             let x = inputs[0]!.pointer(Float.self), y = outputs[0].pointer(Float.self)
@@ -184,7 +182,7 @@ struct QConvKernel: Kernel {
             return
         }
         let packedBytes = pse_packed_b_size(Int32(k), Int32(plane))
-        let buf = pool.scratch(bytes: [quantizedInput ? 0 : cg * hw, packedBytes, Self.tileScratchBytes(rows: mg, plane: plane, pool: pool)])
+        let buf = pool.scratch(bytes: [quantizedInput ? 0 : cg * hw, packedBytes, tileScratchBytes(rows: mg, plane: plane, pool: pool)])
         let packed = buf[1].assumingMemoryBound(to: UInt8.self), tileScratch = buf[2]
         let y = floatOutput ? outputs[0].pointer(Float.self) : nil
         let yq = output != nil ? outputs[1].pointer(UInt8.self) : nil
@@ -236,10 +234,12 @@ extension QConvKernel {
     /// they are dequantized while in L1; 2-D tiles also keep both cores busy on layers with few channels or pixels.
     static let tileRows = 32, tileCols = 256
 
-    /// The scratch the tiles need: per run of parallelTiles, a tile of int32 products and one of floats (for when
-    /// only the u8 output is written).
-    static func tileScratchBytes(rows: Int, plane: Int, pool: ThreadPool) -> Int {
-        pool.tileChunks(rows: rows, cols: plane, tileRows: tileRows, tileCols: tileCols) * tileRows * tileCols * 8
+    /// Bytes of scratch per tile: its int32 products, and a float tile when only the u8 output is written.
+    var tileBytes: Int { Self.tileRows * Self.tileCols * (floatOutput ? 4 : 8) }
+
+    /// The scratch the tiles need: one tile's worth per run of parallelTiles.
+    func tileScratchBytes(rows: Int, plane: Int, pool: ThreadPool) -> Int {
+        pool.tileChunks(rows: rows, cols: plane, tileRows: Self.tileRows, tileCols: Self.tileCols) * tileBytes
     }
 
     /// out[rows, plane] = dequantize(Wq[rows, k] · packed[k, plane]) with the epilogue, tile by tile on the pool;
@@ -249,18 +249,18 @@ extension QConvKernel {
                                input r: U8Range, wscale: UnsafePointer<Float>, firstRow: Int, bias: UnsafeMutablePointer<Float>?,
                                residual: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>?,
                                quantizedOut: UnsafeMutablePointer<UInt8>?, tileScratch: UnsafeMutableRawPointer, pool: ThreadPool) {
-        let tr = Self.tileRows, tc = Self.tileCols
+        let tr = Self.tileRows, tc = Self.tileCols, tileBytes = self.tileBytes
         let packedBlock = ((k + 3) / 4) * 64  // bytes per 16 packed columns
         let epilogue = q.epilogue, zp = Int32(r.zeroPoint), output = self.output
         rowSums.withUnsafeBufferPointer { sums in
             let wsum = sums.baseAddress! + firstRow
             pool.parallelTiles(rows: rows, cols: plane, tileRows: tr, tileCols: tc) { r0, nr, c0, nc, run in
-                let acc = (tileScratch + run * tr * tc * 8).assumingMemoryBound(to: Int32.self)
+                let acc = (tileScratch + run * tileBytes).assumingMemoryBound(to: Int32.self)
                 pse_gemm_s8u8_packed(Int32(nr), Int32(nc), Int32(k), wq + r0 * k, Int32(k), packed + (c0 / 16) * packedBlock,
                                      acc, Int32(tc))
                 // Floats into the output, or into the float tile when only the u8 output is wanted.
                 let (o, ldo) = out.map { ($0 + r0 * plane + c0, plane) }
-                    ?? ((tileScratch + run * tr * tc * 8 + tr * tc * 4).assumingMemoryBound(to: Float.self), tc)
+                    ?? ((tileScratch + run * tileBytes + tr * tc * 4).assumingMemoryBound(to: Float.self), tc)
                 let res = residual.map { UnsafePointer($0 + r0 * plane + c0) }
                 pse_dequant_rows(acc, Int32(tc), Int32(nr), Int32(nc), r.scale, zp, wscale + r0, wsum + r0,
                                  bias.map { UnsafePointer($0 + r0) }, epilogue.residualInC ? res : nil, Int32(plane),
