@@ -30,13 +30,27 @@ static void run_part(void *ctx, size_t index) {
     }
 }
 
+// Columns per part of a matrix-vector product.
+#define GEMV_COLUMNS 128
+
 static void run(pse_pool *pool, gemm_job *j) {
     const int threads = pool ? pse_pool_threads(pool) : 1;
     const double work = (double)j->m * j->n * j->k;
     // Small products: one call (a dispatch costs more than it saves). Fewer rows than a row block is a
     // matrix-vector product, for which OpenBLAS's kernels round a column differently depending on how many
     // columns the call has; one call keeps the result independent of the thread count.
-    if (threads < 2 || work < 2.0e5 || j->m < PSE_ROW_BLOCK) { j->parts = 1; j->split_n = 1; j->step = j->n; run_part(j, 0); return; }
+    if (work < 2.0e5) { j->parts = 1; j->split_n = 1; j->step = j->n; run_part(j, 0); return; }
+    if (j->m < PSE_ROW_BLOCK) {
+        // Matrix-vector products (a classifier's last layer: ~8 MB of weights read once) are bandwidth-bound; they
+        // are cut into parts of a fixed column count whatever the thread count, so results do not depend on it.
+        j->split_n = 1;
+        j->step = GEMV_COLUMNS;
+        size_t parts = (size_t)((j->n + GEMV_COLUMNS - 1) / GEMV_COLUMNS);
+        if (threads < 2) for (size_t p = 0; p < parts; p++) run_part(j, p);
+        else pse_pool_parallel_for(pool, parts, run_part, j);
+        return;
+    }
+    if (threads < 2) { j->parts = 1; j->split_n = 1; j->step = j->n; run_part(j, 0); return; }
     // Split the larger of M and N (the other operand is packed once per part).
     const int unit = j->split_n ? 16 : PSE_ROW_BLOCK;
     const int extent = j->split_n ? j->n : j->m;

@@ -9,7 +9,7 @@ public enum OpRegistry {
     public static let factories: [String: KernelFactory] = {
         var all: [String: KernelFactory] = [:]
         for group in [elementwiseOps, shapeOps, linearOps, normalizationOps, poolingOps, resizeOps, reductionOps, miscOps,
-                      fusedOps, quantizedOps] {
+                      fusedOps, winogradOps, quantizedOps] {
             all.merge(group) { a, b in preconditionFailure("operator registered twice") }
         }
         return all

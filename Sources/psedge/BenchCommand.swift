@@ -28,6 +28,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also report time per operator type.")
     var profile = false
 
+    @Option(name: .customLong("top-nodes"), help: "With --profile, also list the N slowest nodes (name, op, output shape).")
+    var topNodes: Int = 0
+
     @Flag(help: "Print JSON: {\"median_ms\", \"p95_ms\", \"peak_rss_mb\", …}.")
     var json = false
 
@@ -43,7 +46,7 @@ struct BenchCommand: ParsableCommand {
                 let (name, file) = try splitAssignment(s, option: "--input")
                 feeds[name] = try NPY.read(path: file)
             }
-            var rng = SplitMix64(seed: 0x5EED)
+            var rng = SeededRandom(seed: 0x5EED)
             for i in graph.inputs where feeds[i.name] == nil {
                 guard let t = i.type, let shape = t.staticShape else { throw PSEdgeError.invalid("input '\(i.name)' has no static shape") }
                 feeds[i.name] = generatedInput(t.dtype, shape, &rng)
@@ -53,13 +56,21 @@ struct BenchCommand: ParsableCommand {
             for _ in 0..<warmup { _ = try plan.run(feeds) }
             var times: [Double] = []
             var perOp: [String: Double] = [:]
+            var perNode: [String: (op: String, shape: String, ms: Double)] = [:]
             for _ in 0..<runs {
                 let t0 = DispatchTime.now()
                 if profile {
                     var last = DispatchTime.now()
-                    _ = try plan.run(feeds) { node, _ in
+                    _ = try plan.run(feeds) { node, outs in
                         let now = DispatchTime.now()
-                        perOp[node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)", default: 0] += Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e6
+                        let op = node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)"
+                        let ms = Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e6
+                        perOp[op, default: 0] += ms
+                        if topNodes > 0 {
+                            let key = node.name.isEmpty ? (node.outputs.first ?? op) : node.name
+                            let shape = outs.first.map { Shapes.describe($0.shape) } ?? ""
+                            perNode[key, default: (op, shape, 0)].ms += ms
+                        }
                         last = now
                     }
                 } else {
@@ -87,6 +98,12 @@ struct BenchCommand: ParsableCommand {
                         let name = op.padding(toLength: max(24, op.count), withPad: " ", startingAt: 0)
                         print("  \(name) " + String(format: "%8.3f ms/run  %5.1f %%", ms / Double(runs), 100 * ms / max(total, 1e-9)))
                     }
+                    if topNodes > 0 {
+                        print("  slowest nodes:")
+                        for (name, v) in perNode.sorted(by: { $0.value.ms > $1.value.ms }).prefix(topNodes) {
+                            print(String(format: "  %8.3f ms/run  ", v.ms / Double(runs)) + "\(name)  \(v.op) → \(v.shape)")
+                        }
+                    }
                 }
             }
         }
@@ -94,30 +111,16 @@ struct BenchCommand: ParsableCommand {
 
     private func milliseconds(since t: DispatchTime) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e6 }
 
-    private func generatedInput(_ dtype: DType, _ shape: [Int], _ rng: inout SplitMix64) -> Tensor {
+    private func generatedInput(_ dtype: DType, _ shape: [Int], _ rng: inout SeededRandom) -> Tensor {
         let t = Tensor(zeros: dtype, shape: shape)
         for i in 0..<t.count {
             // Box–Muller normal values for floats; small non-negative integers for index-like inputs.
-            let u1 = max(rng.nextUnit(), 1e-12), u2 = rng.nextUnit()
+            let u1 = max(rng.uniform(), 1e-12), u2 = rng.uniform()
             let v = (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
             t.setDouble(dtype.isFloat ? v : Double(Int(abs(v) * 4)), at: i)
         }
         return t
     }
-}
-
-/// A tiny seeded generator so generated inputs are the same every run.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
 
 /// Peak resident set size of this process (VmHWM), in MB.

@@ -65,6 +65,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Keep every int8 convolution's output in fp32 instead of handing it to the next one as u8.")
     var noChain = false
 
+    @Flag(help: "Keep fp32 3×3 stride-1 convolutions as they are instead of rewriting them as Winograd F(4×4,3×3) convolutions (fewer multiplies, transformed weights stored).")
+    var noWinograd = false
+
     @Flag(help: "For a package: build its parts from the safetensors weights and configs (its builder entries) instead of its ONNX files.")
     var fromWeights = false
 
@@ -105,6 +108,8 @@ struct ConvertCommand: ParsableCommand {
                                                      zeroPoints: [Int](repeating: 0, count: s.scales.count))
                 }
                 if report { for line in qReport.lines { print(line) } }
+            } else {
+                graph = layoutPasses(graph, report: &passReport)
             }
             graph.metadata["options"] = CommandLine.arguments.dropFirst(2).joined(separator: " ")
             try PSMWriter.write(graph, quantization: quantization, to: output)
@@ -143,7 +148,12 @@ extension ConvertCommand {
             for name in replaced { qReport.weightScales[name] = nil }  // its scales are the node's scale input
         }
         if !noChain { quantized = ActivationChaining.run(quantized, report: &report) }
-        return (quantized, qReport)
+        return (layoutPasses(quantized, report: &report), qReport)
+    }
+
+    /// Storage-layout rewrites for the fp32 operators that remain (after quantization, which needs the plain ops).
+    func layoutPasses(_ graph: Graph, report: inout PassReport) -> Graph {
+        noWinograd ? graph : WinogradConvolution.run(graph, report: &report)
     }
 }
 

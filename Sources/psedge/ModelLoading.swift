@@ -56,7 +56,8 @@ func loadRunnableGraph(path: String, settings: ConversionSettings) throws -> Gra
     case .psm: return try PSMModel.load(path: path).graph
     case .onnx:
         var report = PassReport()
-        return try convertONNX(path: path, settings: settings, report: &report)
+        let graph = try convertONNX(path: path, settings: settings, report: &report)
+        return settings.optimize ? WinogradConvolution.run(graph, report: &report) : graph
     default: throw PSEdgeError.invalid("'\(path)' is not a model (.psm or .onnx)")
     }
 }

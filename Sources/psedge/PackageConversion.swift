@@ -47,8 +47,8 @@ extension ConvertCommand {
             return g
         }
         let backbone = try graph(spec.backbone!.files, "backbone"), head = try graph(spec.head!.files, "head")
-        try PSMWriter.write(backbone, to: path("backbone.psm"))
-        try PSMWriter.write(head, to: path("head.psm"))
+        try PSMWriter.write(layoutPasses(backbone, report: &passReport), to: path("backbone.psm"))
+        try PSMWriter.write(layoutPasses(head, report: &passReport), to: path("head.psm"))
         let schedule = try PersonSearchModel.loadSchedule(spec: spec, directory: model)
         try NPY.write(Tensor(schedule.alphasCumprod + schedule.sqrtRecipAlphasCumprod + schedule.sqrtRecipm1AlphasCumprod,
                              shape: [3, schedule.timesteps]), to: path("schedule.npy"))

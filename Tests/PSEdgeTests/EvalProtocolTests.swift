@@ -284,7 +284,7 @@ final class EvalProtocolTests: XCTestCase {
     /// 1000 gallery images × 200 queries (PRW style: every query searches every other image, the heaviest
     /// gallery), 10 detections per image with 256-d embeddings. Must take well under a few seconds.
     func testBenchmarkScaleIsFast() throws {
-        var rng = EvalSplitMix(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let nImages = 1000, nIDs = 150, dim = 256, detsPerImage = 10
         var images: [ManifestImage] = []
         var dets: [ImageDetections] = []
@@ -384,20 +384,3 @@ final class EvalProtocolTests: XCTestCase {
     }
 }
 
-/// A small seeded generator for synthetic test data.
-private struct EvalSplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func normal() -> Double {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
-    }
-}

@@ -263,7 +263,7 @@ final class ONNXImporterTests: XCTestCase {
     func testNotProtobuf() throws {
         assertError(.malformed, contains: ["not_protobuf.onnx", "is not a valid ONNX model"]) { try load("not_protobuf.onnx") }
         // Random bytes: errors, never a crash.
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for _ in 0..<300 {
             let count = Int(rng.next() % 512) + 1
             let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -273,7 +273,7 @@ final class ONNXImporterTests: XCTestCase {
 
     func testCorruptedModelsNeverCrash() throws {
         // Flip bytes of valid models; each load either succeeds or throws a PSEdgeError.
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for name in ["raw_initializers.onnx", "typed_initializers.onnx", "attributes.onnx", "external_data.onnx"] {
             let original = try fixtureBytes(name)
             for _ in 0..<300 {
@@ -371,18 +371,6 @@ final class ONNXImporterTests: XCTestCase {
     }
 }
 
-/// Deterministic pseudo-random numbers for the fuzz-style tests.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Hand-encoded protobuf for inputs the onnx package will not produce.
 private enum Proto {

@@ -42,6 +42,25 @@ final class RealModelTests: XCTestCase {
         XCTAssertLessThanOrEqual(c.relativeToMax, 1e-4, c.worst)
     }
 
+    /// What `psedge convert` does to an fp32 model (fusions, then Winograd 3×3 convolutions) keeps both models
+    /// within the same bound of ONNX Runtime's outputs.
+    func testOptimizedWinogradModelsMatchOnnxRuntime() throws {
+        func optimized(_ g: Graph) throws -> Graph {
+            var report = PassReport()
+            let o = WinogradConvolution.run(try Optimizer.run(g, report: &report), report: &report)
+            XCTAssertGreaterThan(o.nodes.filter { $0.opType == "WinogradConv" }.count, 10, "\(report.lines)")
+            return o
+        }
+        let resnet = try ModelCase(dir: try Fixtures.generatedDir("resnet50")).run(threads: 2, transform: optimized)
+        let r = compare(resnet.outputs["logits"]!, resnet.expected["logits"]!)
+        print("resnet50 optimized: max abs error \(r.maxAbs), max |ref| \(r.maxRef), relative \(r.relativeToMax)")
+        XCTAssertLessThanOrEqual(r.relativeToMax, 1e-4, r.worst)
+        let unet = try ModelCase(dir: Fixtures.root.appendingPathComponent("models/unet_sd21_mini")).run(threads: 2, transform: optimized)
+        let u = compare(unet.outputs["out_sample"]!, unet.expected["out_sample"]!)
+        print("unet optimized: max abs error \(u.maxAbs), max |ref| \(u.maxRef), relative \(u.relativeToMax)")
+        XCTAssertLessThanOrEqual(u.relativeToMax, 1e-4, u.worst)
+    }
+
     /// The whole path a user takes: convert to .psm, load it (mmap), run, same numbers.
     func testUNetThroughPSMRoundTrip() throws {
         let dir = Fixtures.root.appendingPathComponent("models/unet_sd21_mini")

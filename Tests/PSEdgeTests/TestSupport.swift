@@ -51,7 +51,8 @@ struct ModelCase {
     /// sanitized file name.
     /// `fix` names graph inputs to freeze as constants (PSEdge compiles static graphs: a shape or axes argument
     /// fed as a graph input must be known at convert time).
-    func run(threads: Int = 1, fix: (Graph.Input) -> Bool = { _ in false }) throws -> (graph: Graph, outputs: [String: Tensor], expected: [String: Tensor]) {
+    func run(threads: Int = 1, fix: (Graph.Input) -> Bool = { _ in false },
+             transform: (Graph) throws -> Graph = { $0 }) throws -> (graph: Graph, outputs: [String: Tensor], expected: [String: Tensor]) {
         let raw = try ONNXImporter.load(path: modelPath)
         let files = try npyFiles("inputs")
         var feeds: [String: Tensor] = [:]
@@ -63,7 +64,7 @@ struct ModelCase {
             options.inputShapes[i.name] = t.shape
         }
         var report = PassReport()
-        let graph = try StaticShapes.run(raw, options: options, report: &report)
+        let graph = try transform(try StaticShapes.run(raw, options: options, report: &report))
         let plan = try Plan(graph: graph, threads: threads)
         let outs = try plan.run(feeds)
         var expected: [String: Tensor] = [:]
@@ -116,3 +117,4 @@ func compare(_ actual: Tensor, _ expected: Tensor) -> Comparison {
     }
     return c
 }
+

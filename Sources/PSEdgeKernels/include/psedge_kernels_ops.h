@@ -76,6 +76,18 @@ void pse_sconv_gemm(int m, int n, int k, const float *a, int lda, const float *b
 int pse_sconv_kernel_select(const char *name);
 const char *pse_sconv_kernel_name(void);
 
+/// Winograd F(4×4, 3×3) for 3×3 stride-1 convolutions (winograd.c): 36 GEMMs M[ξ] = U[ξ] · V[ξ] between the
+/// transforms. Weights w [m][c][3][3] → u [36][m][c] (computed in double, rounded once).
+void pse_winograd_f43_weights(const float *w, int m, int c, float *u);
+/// Input channels [c_begin, c_end) of x [channels][height][width], zero-padded by pad_t/pad_l (and as needed at the
+/// bottom/right), cut into tiles_h × tiles_w 6×6 patches 4 apart → v [36][channels][tiles_h·tiles_w].
+void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels, int height, int width, int pad_t, int pad_l,
+                            int tiles_h, int tiles_w, float *v);
+/// Output channels [m_begin, m_end) from mm [36][channels_out][tiles] → y [channels_out][out_h][out_w] (tiles past
+/// the edge are cut): + bias (may be NULL), then the residual / ReLU as pse_sconv_gemm does (res may be NULL).
+void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channels_out, int tiles_h, int tiles_w, int out_h,
+                             int out_w, const float *bias, const float *res, int relu, int residual_first, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,105 @@
+import Foundation
+import PSEdgeIR
+import PSEdgeKernels
+
+extension OpRegistry {
+    static let winogradOps: [String: KernelFactory] = ["psedge.WinogradConv": WinogradConvKernel.make]
+}
+
+/// psedge.WinogradConv: a 3×3 stride-1 convolution by Winograd F(4×4, 3×3) (winograd.c, emitted by the
+/// converter's WinogradConvolution pass). Inputs X [N, C, H, W], U [36, M, C] (transformed weights), B? [M],
+/// R? (shaped like Y); attributes `pads` [top, left, bottom, right], `activation`, `residual_before_activation`.
+///
+/// Per image: inputs → V [36][C][tiles]; 36 GEMMs M[ξ] = U[ξ] · V[ξ]; outputs ← M, finished with bias, residual and
+/// activation as FusedConv finishes them.
+struct WinogradConvKernel: Kernel {
+    let n: Int, c: Int, h: Int, w: Int, m: Int
+    let padT: Int, padL: Int
+    let oh: Int, ow: Int
+    let epilogue: Epilogue
+    let residualInput: Int?
+    let outputTypes: [TensorType]
+
+    var tilesH: Int { (oh + 3) / 4 }
+    var tilesW: Int { (ow + 3) / 4 }
+
+    static func make(_ ctx: KernelContext) throws -> Kernel {
+        try ctx.requireInputs(2...4)
+        try ctx.requireDType(0, in: [.float32])
+        try ctx.requireDType(1, in: [.float32])
+        let xs = try ctx.shape(0), us = try ctx.shape(1)
+        guard xs.count == 4, us.count == 3, us[0] == 36, us[2] == xs[1] else {
+            throw PSEdgeError.shape("\(ctx.label): input \(Shapes.describe(xs)) and Winograd weights \(Shapes.describe(us)) do not fit X[N,C,H,W], U[36,M,C]")
+        }
+        let pads = try ctx.attrs.ints("pads") ?? [0, 0, 0, 0]
+        guard pads.count == 4, pads.allSatisfy({ $0 >= 0 && $0 <= 2 }) else {
+            throw PSEdgeError.invalid("\(ctx.label): pads must be 4 values in 0…2, got \(pads)")
+        }
+        let (n, c, h, w, m) = (xs[0], xs[1], xs[2], xs[3], us[1])
+        let oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2
+        guard oh > 0, ow > 0 else { throw PSEdgeError.shape("\(ctx.label): a 3×3 kernel is larger than the padded input \(Shapes.describe(xs))") }
+        if OpsKit.present(ctx, 2) {
+            try ctx.requireDType(2, in: [.float32])
+            guard try ctx.shape(2) == [m] else { throw PSEdgeError.shape("\(ctx.label): bias must have shape [\(m)]") }
+        }
+        let out = [n, m, oh, ow]
+        var residual: Int? = nil
+        if OpsKit.present(ctx, 3) {
+            try ctx.requireDType(3, in: [.float32])
+            guard try ctx.shape(3) == out else {
+                throw PSEdgeError.shape("\(ctx.label): residual \(Shapes.describe(try ctx.shape(3))) does not have the output's shape \(Shapes.describe(out))")
+            }
+            residual = 3
+        }
+        return WinogradConvKernel(n: n, c: c, h: h, w: w, m: m, padT: pads[0], padL: pads[1], oh: oh, ow: ow,
+                                  epilogue: try Epilogue.from(ctx), residualInput: residual,
+                                  outputTypes: [TensorType(.float32, static: out)])
+    }
+
+    static let tileRows = 32, tileCols = 256
+
+    func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
+        let x = inputs[0]!.pointer(Float.self), u = UnsafePointer(inputs[1]!.pointer(Float.self))
+        let bias = inputs.count > 2 ? inputs[2].map { UnsafePointer($0.pointer(Float.self)) } : nil
+        let residual = residualInput.flatMap { $0 < inputs.count ? inputs[$0].map { UnsafePointer($0.pointer(Float.self)) } : nil }
+        let y = outputs[0].pointer(Float.self)
+        let (c, m, h, w, oh, ow) = (self.c, self.m, self.h, self.w, self.oh, self.ow)
+        let (tilesH, tilesW, padT, padL) = (self.tilesH, self.tilesW, self.padT, self.padL)
+        let tiles = tilesH * tilesW, plane = oh * ow
+        let scratch = pool.scratch(bytes: [36 * c * tiles * 4, 36 * m * tiles * 4])
+        let v = scratch[0].assumingMemoryBound(to: Float.self), mm = scratch[1].assumingMemoryBound(to: Float.self)
+        let epilogue = self.epilogue
+        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        let panelGEMM = ConvKernel.panelKernel
+        for b in 0..<n {
+            let xb = x + b * c * h * w, yb = y + b * m * plane
+            let rb = residual.map { $0 + b * m * plane }
+            pool.parallelChunks(c) { cs in
+                pse_winograd_f43_input(xb, Int32(cs.lowerBound), Int32(cs.upperBound), Int32(c), Int32(h), Int32(w), Int32(padT),
+                                       Int32(padL), Int32(tilesH), Int32(tilesW), v)
+            }
+            if panelGEMM {
+                // One flat list of (ξ, row block, column block) products so both threads stay busy on small layers.
+                let rowTiles = (m + Self.tileRows - 1) / Self.tileRows, colTiles = (tiles + Self.tileCols - 1) / Self.tileCols
+                let perPoint = rowTiles * colTiles
+                pool.parallelFor(36 * perPoint) { i in
+                    let xi = i / perPoint, r0 = (i % perPoint) % rowTiles * Self.tileRows, c0 = (i % perPoint) / rowTiles * Self.tileCols
+                    let nr = min(Self.tileRows, m - r0), nc = min(Self.tileCols, tiles - c0)
+                    pse_sconv_gemm(Int32(nr), Int32(nc), Int32(c), u + (xi * m + r0) * c, Int32(c), v + xi * c * tiles + c0, Int32(tiles), 16,
+                                   nil, nil, 0, 0, 0, mm + (xi * m + r0) * tiles + c0, Int32(tiles))
+                }
+            } else {
+                pool.parallelFor(36) { xi in
+                    pse_sgemm(0, 0, Int32(m), Int32(tiles), Int32(c), 1, u + xi * m * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
+                              mm + xi * m * tiles, Int32(tiles))
+                }
+            }
+            pool.parallelChunks(m) { ms in
+                let r0 = ms.lowerBound
+                pse_winograd_f43_output(mm, Int32(r0), Int32(ms.upperBound), Int32(m), Int32(tilesH), Int32(tilesW), Int32(oh), Int32(ow),
+                                        bias, epilogue.residualInC ? rb : nil, relu, first, yb)
+                epilogue.finishTile(yb + r0 * plane, rows: ms.count, cols: plane, ld: plane, residual: rb.map { $0 + r0 * plane })
+            }
+        }
+    }
+}
