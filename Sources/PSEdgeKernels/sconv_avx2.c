@@ -65,4 +65,52 @@ AVX2 void pse_sconv_gemm_avx2(PSE_SCONV_PARAMS) {
 #undef RUN
     }
 }
+// ---- Rows form (weights in 16-row panels, sconv_impl.h): tiles of one panel (two 8-lane halves) × J columns;
+// results go out through a small stack tile (AVX2 has no scatter), finished with the same operations. ----
+
+#define DEFINE_ROWS_TILE(J)                                                                                                 \
+    AVX2 static void rows_##J(int k, const float *a, const float *b, int ldb, const float *bias, const float *res,         \
+                              int ldres, int relu, int residual_first, float *c, int ldc, int rows) {                      \
+        __m256 lo[J], hi[J];                                                                                                \
+        float bz[16] = {0};                                                                                                 \
+        for (int r = 0; r < rows; r++) bz[r] = bias ? bias[r] : 0.0f;                                                      \
+        for (int j = 0; j < J; j++) lo[j] = _mm256_loadu_ps(bz), hi[j] = _mm256_loadu_ps(bz + 8);                           \
+        for (int kk = 0; kk < k; kk++) {                                                                                    \
+            const __m256 a0 = _mm256_loadu_ps(a + (size_t)kk * 16), a1 = _mm256_loadu_ps(a + (size_t)kk * 16 + 8);          \
+            const float *bk = b + (size_t)kk * ldb;                                                                         \
+            for (int j = 0; j < J; j++) {                                                                                   \
+                const __m256 bv = _mm256_set1_ps(bk[j]);                                                                    \
+                lo[j] = _mm256_fmadd_ps(a0, bv, lo[j]);                                                                     \
+                hi[j] = _mm256_fmadd_ps(a1, bv, hi[j]);                                                                     \
+            }                                                                                                               \
+        }                                                                                                                   \
+        for (int j = 0; j < J; j++) {                                                                                       \
+            float t[16];                                                                                                    \
+            _mm256_storeu_ps(t, lo[j]);                                                                                     \
+            _mm256_storeu_ps(t + 8, hi[j]);                                                                                 \
+            for (int r = 0; r < rows; r++)                                                                                  \
+                c[(size_t)r * ldc + j] = pse_sconv_finish(t[r], res ? res + (size_t)r * ldres + j : NULL, relu, residual_first); \
+        }                                                                                                                   \
+    }
+
+DEFINE_ROWS_TILE(4)
+DEFINE_ROWS_TILE(2)
+DEFINE_ROWS_TILE(1)
+
+AVX2 void pse_sconv_rows_avx2(PSE_SCONV_ROWS_PARAMS) {
+    for (int r = 0; r < m; r += 16) {
+        const int rows = m - r < 16 ? m - r : 16;
+        const float *a = ap + (size_t)(r / 16) * apstride;
+        for (int j = 0; j < n;) {
+            const int left = n - j, J = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const float *b = bp + (size_t)(j / PSE_SCONV_PANEL) * pstride + j % PSE_SCONV_PANEL;
+            const float *bi = bias ? bias + r : NULL, *ri = res ? res + (size_t)r * ldres + j : NULL;
+            float *ci = c + (size_t)r * ldc + j;
+            if (J == 4) rows_4(k, a, b, ldb, bi, ri, ldres, relu, residual_first, ci, ldc, rows);
+            else if (J == 2) rows_2(k, a, b, ldb, bi, ri, ldres, relu, residual_first, ci, ldc, rows);
+            else rows_1(k, a, b, ldb, bi, ri, ldres, relu, residual_first, ci, ldc, rows);
+            j += J;
+        }
+    }
+}
 #endif

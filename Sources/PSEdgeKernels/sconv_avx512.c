@@ -70,4 +70,75 @@ AVX512 void pse_sconv_gemm_avx512(PSE_SCONV_PARAMS) {
 #undef RUN
     }
 }
+// ---- Rows form (weights in 16-row panels): tiles of P panels (16·P output channels) × J columns, one vector per
+// panel and column; results leave through scatters (the tile's channels are a column of the output). ----
+
+#define DEFINE_ROWS_TILE(P, J)                                                                                              \
+    AVX512 static void rows_##P##x##J(int k, const float *ap, size_t apstride, const float *b, int ldb, const float *bias,  \
+                                      const float *res, int ldres, int relu, int residual_first, float *c, int ldc,        \
+                                      int rows) {                                                                           \
+        __m512 acc[P][J];                                                                                                   \
+        __mmask16 live[P];                                                                                                  \
+        for (int p = 0; p < P; p++) {                                                                                       \
+            const int left = rows - 16 * p;                                                                                 \
+            live[p] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);                      \
+            const __m512 b0 = bias ? _mm512_maskz_loadu_ps(live[p], bias + 16 * p) : _mm512_setzero_ps();                   \
+            for (int j = 0; j < J; j++) acc[p][j] = b0;                                                                     \
+        }                                                                                                                   \
+        for (int kk = 0; kk < k; kk++) {                                                                                    \
+            __m512 a[P];                                                                                                    \
+            for (int p = 0; p < P; p++) a[p] = _mm512_loadu_ps(ap + p * apstride + (size_t)kk * 16);                        \
+            const float *bk = b + (size_t)kk * ldb;                                                                         \
+            for (int j = 0; j < J; j++) {                                                                                   \
+                const __m512 bv = _mm512_set1_ps(bk[j]);                                                                    \
+                for (int p = 0; p < P; p++) acc[p][j] = _mm512_fmadd_ps(a[p], bv, acc[p][j]);                              \
+            }                                                                                                               \
+        }                                                                                                                   \
+        const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);                        \
+        const __m512i at_c = _mm512_mullo_epi32(lane, _mm512_set1_epi32(ldc));                                              \
+        const __m512i at_r = _mm512_mullo_epi32(lane, _mm512_set1_epi32(ldres));                                            \
+        const __m512 zero = _mm512_setzero_ps();                                                                            \
+        for (int p = 0; p < P; p++) {                                                                                       \
+            for (int j = 0; j < J; j++) {                                                                                   \
+                __m512 v = acc[p][j];                                                                                       \
+                const float *rr = res ? res + (size_t)16 * p * ldres + j : NULL;                                            \
+                if (rr && residual_first) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(zero, live[p], at_r, rr, 4));       \
+                if (relu) v = _mm512_max_ps(v, zero);                                                                       \
+                if (rr && !residual_first) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(zero, live[p], at_r, rr, 4));      \
+                _mm512_mask_i32scatter_ps(c + (size_t)16 * p * ldc + j, live[p], at_c, v, 4);                               \
+            }                                                                                                               \
+        }                                                                                                                   \
+    }
+
+DEFINE_ROWS_TILE(2, 8)
+DEFINE_ROWS_TILE(2, 4)
+DEFINE_ROWS_TILE(2, 2)
+DEFINE_ROWS_TILE(2, 1)
+DEFINE_ROWS_TILE(1, 8)
+DEFINE_ROWS_TILE(1, 4)
+DEFINE_ROWS_TILE(1, 2)
+DEFINE_ROWS_TILE(1, 1)
+
+AVX512 void pse_sconv_rows_avx512(PSE_SCONV_ROWS_PARAMS) {
+    // Rows outer: a tile's weight panels (K·32 floats) stay in cache while every column group uses them. Column
+    // groups of 8, then 4, 2, 1 never cross a 16-column activation panel.
+    for (int r = 0; r < m; r += 32) {
+        const int rows = m - r < 32 ? m - r : 32;
+        const float *a = ap + (size_t)(r / 16) * apstride;
+        for (int j = 0; j < n;) {
+            const int left = n - j, J = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const float *b = bp + (size_t)(j / PSE_SCONV_PANEL) * pstride + j % PSE_SCONV_PANEL;
+            const float *bi = bias ? bias + r : NULL, *ri = res ? res + (size_t)r * ldres + j : NULL;
+            float *ci = c + (size_t)r * ldc + j;
+#define RUN(P, JJ) rows_##P##x##JJ(k, a, apstride, b, ldb, bi, ri, ldres, relu, residual_first, ci, ldc, rows)
+            if (rows > 16) {
+                if (J == 8) RUN(2, 8); else if (J == 4) RUN(2, 4); else if (J == 2) RUN(2, 2); else RUN(2, 1);
+            } else {
+                if (J == 8) RUN(1, 8); else if (J == 4) RUN(1, 4); else if (J == 2) RUN(1, 2); else RUN(1, 1);
+            }
+#undef RUN
+            j += J;
+        }
+    }
+}
 #endif

@@ -70,19 +70,19 @@ void pse_winograd_f43_weights(const float *w, int m, int c, float *u) {
 }
 
 void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels, int height, int width, int pad_t, int pad_l,
-                            int tiles_h, int tiles_w, float *v) {
+                            int ty_begin, int ty_end, int tiles_w, float *v) {
     // One band of 6 input rows at a time, stored by phase: row k, phase p, column q holds x = 4q + p (4 phases of
     // tiles_w + 1 columns), so the k-th input of tile tx along a row is phase k % 4 at column tx + k / 4: every
     // transform below reads and writes contiguous lanes.
     int wq = tiles_w + 1, lanes = 4 * wq;
-    size_t tiles = (size_t)tiles_h * tiles_w, point = (size_t)channels * tiles;
+    size_t tiles = (size_t)(ty_end - ty_begin) * tiles_w, point = (size_t)channels * tiles;
     float *band = malloc(sizeof(float) * (size_t)lanes * (T * 2 + 1));
     if (!band) return;
     float *vert = band + (size_t)lanes * T, *line = vert + (size_t)lanes * T;  // line: one padded input row
     int left = pad_l < lanes ? pad_l : lanes, inside = width < lanes - left ? width : lanes - left;
     for (int ch = c_begin; ch < c_end; ch++) {
         const float *img = x + (size_t)ch * height * width;
-        for (int ty = 0; ty < tiles_h; ty++) {
+        for (int ty = ty_begin; ty < ty_end; ty++) {
             for (int k = 0; k < T; k++) {
                 int yy = ty * R + k - pad_t;
                 float *row = band + (size_t)k * lanes;
@@ -106,7 +106,8 @@ void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels
                 const float *r = vert + (size_t)i * lanes;
                 const float *hin[T] = {r, r + wq, r + 2 * wq, r + 3 * wq, r + 1, r + wq + 1};
                 float *hout[T];
-                for (int j = 0; j < T; j++) hout[j] = v + (size_t)(i * T + j) * point + (size_t)ch * tiles + (size_t)ty * tiles_w;
+                for (int j = 0; j < T; j++)
+                    hout[j] = v + (size_t)(i * T + j) * point + (size_t)ch * tiles + (size_t)(ty - ty_begin) * tiles_w;
                 input_1d(hin, hout, tiles_w);
             }
         }
@@ -114,9 +115,9 @@ void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels
     free(band);
 }
 
-void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channels_out, int tiles_h, int tiles_w, int out_h,
-                             int out_w, const float *bias, const float *res, int relu, int residual_first, float *y) {
-    size_t tiles = (size_t)tiles_h * tiles_w, point = (size_t)channels_out * tiles;
+void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channels_out, int ty_begin, int ty_end, int tiles_w,
+                             int out_h, int out_w, const float *bias, const float *res, int relu, int residual_first, float *y) {
+    size_t tiles = (size_t)(ty_end - ty_begin) * tiles_w, point = (size_t)channels_out * tiles;
     int n = tiles_w;
     float *buf = malloc(sizeof(float) * (size_t)n * (T * R + R * R + R));
     if (!buf) return;
@@ -126,8 +127,8 @@ void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channe
         float *yc = y + (size_t)oc * out_h * out_w;
         const float *rc = res ? res + (size_t)oc * out_h * out_w : NULL;
         float b = bias ? bias[oc] : 0.0f;
-        for (int ty = 0; ty < tiles_h; ty++) {
-            const float *mt = mm + (size_t)oc * tiles + (size_t)ty * tiles_w;
+        for (int ty = ty_begin; ty < ty_end; ty++) {
+            const float *mt = mm + (size_t)oc * tiles + (size_t)(ty - ty_begin) * tiles_w;
             // A along each row of M: m[i][0…5] → horiz[i][0…3].
             for (int i = 0; i < T; i++) {
                 const float *hin[T];

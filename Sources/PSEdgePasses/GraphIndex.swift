@@ -52,6 +52,15 @@ extension Graph {
         }
     }
 
+    /// Drops those of `names` that no node reads and no output names (weights a layout pass replaced); returns them.
+    @discardableResult
+    public mutating func removeUnreadInitializers<S: Sequence>(_ names: S) -> [String] where S.Element == String {
+        let used = Set(nodes.flatMap(\.inputs)).union(outputs.map(\.name))
+        let unread = names.filter { !used.contains($0) }.sorted()
+        for name in unread { initializers[name] = nil }
+        return unread
+    }
+
     /// A value name not used anywhere in the graph, derived from `base`.
     public func freshName(_ base: String) -> String {
         var used = Set(initializers.keys)

@@ -45,8 +45,7 @@ public enum WinogradConvolution {
                               attributes: attributes)
             count += 1
         }
-        let used = Set(g.nodes.flatMap(\.inputs)).union(g.outputs.map(\.name))
-        for name in transformed.keys where !used.contains(name) { g.initializers[name] = nil }
+        g.removeUnreadInitializers(transformed.keys)
         report.add("winograd", count == 0 ? "no 3×3 stride-1 fp32 convolutions to rewrite"
                    : "\(count) 3×3 convolutions → psedge.WinogradConv F(4×4,3×3) (\(bytes / 1024) KiB of transformed weights)")
         return g

@@ -153,7 +153,8 @@ extension ConvertCommand {
 
     /// Storage-layout rewrites for the fp32 operators that remain (after quantization, which needs the plain ops).
     func layoutPasses(_ graph: Graph, report: inout PassReport) -> Graph {
-        noWinograd ? graph : WinogradConvolution.run(graph, report: &report)
+        let g = noWinograd ? graph : WinogradConvolution.run(graph, report: &report)
+        return RowPanelWeights.run(g, report: &report)
     }
 }
 

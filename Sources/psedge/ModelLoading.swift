@@ -57,7 +57,8 @@ func loadRunnableGraph(path: String, settings: ConversionSettings) throws -> Gra
     case .onnx:
         var report = PassReport()
         let graph = try convertONNX(path: path, settings: settings, report: &report)
-        return settings.optimize ? WinogradConvolution.run(graph, report: &report) : graph
+        guard settings.optimize else { return graph }
+        return RowPanelWeights.run(WinogradConvolution.run(graph, report: &report), report: &report)
     default: throw PSEdgeError.invalid("'\(path)' is not a model (.psm or .onnx)")
     }
 }

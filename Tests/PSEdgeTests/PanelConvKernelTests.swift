@@ -15,6 +15,7 @@ final class PanelConvKernelTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         var cases: [Case] = [
             Case(c: 8, h: 14, w: 14, m: 19, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, pb: 1, pr: 1, bias: true, residual: true, relu: true, first: true),
+            Case(c: 16, h: 7, w: 7, m: 64, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0, bias: true, residual: true, relu: true, first: true),
             Case(c: 16, h: 7, w: 7, m: 33, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0, bias: true, residual: false, relu: true, first: false),
             Case(c: 3, h: 23, w: 23, m: 9, kh: 7, kw: 7, sh: 2, sw: 2, pt: 3, pl: 3, pb: 3, pr: 3, bias: false, residual: false, relu: false, first: false),
             Case(c: 5, h: 9, w: 40, m: 17, kh: 3, kw: 3, sh: 2, sw: 2, pt: 1, pl: 1, pb: 1, pr: 1, bias: true, residual: true, relu: true, first: false),
@@ -93,10 +94,25 @@ final class PanelConvKernelTests: XCTestCase {
                 }
                 return y
             }
+            // The rows form (weights in 16-row panels) gives the same bits.
+            var rowPanels = [Float](repeating: .nan, count: pse_sconv_row_panels_floats(Int32(cs.m), Int32(k)))
+            pse_sconv_pack_row_panels(wt, Int32(cs.m), Int32(k), &rowPanels)
+            func runRows() -> [Float] {
+                var y = [Float](repeating: .nan, count: cs.m * n)
+                bias.withUnsafeBufferPointer { b in
+                    res.withUnsafeBufferPointer { r in
+                        pse_sconv_rows(Int32(cs.m), Int32(n), Int32(k), rowPanels, k * 16, panels, 16, k * 16, cs.bias ? b.baseAddress : nil,
+                                       cs.residual ? r.baseAddress : nil, Int32(n), cs.relu ? 1 : 0, cs.first ? 1 : 0, &y, Int32(n))
+                    }
+                }
+                return y
+            }
+            XCTAssertEqual(runRows().map(\.bitPattern), reference.map(\.bitPattern), "scalar rows form on \(cs)")
             if pointwise { XCTAssertEqual(runDirect().map(\.bitPattern), reference.map(\.bitPattern), "scalar in place on \(cs)") }
             for path in ["avx2", "avx512"] where pse_sconv_kernel_select(path) != 0 {
                 ran.insert(path)
                 XCTAssertEqual(run().map(\.bitPattern), reference.map(\.bitPattern), "\(path) differs from scalar on \(cs)")
+                XCTAssertEqual(runRows().map(\.bitPattern), reference.map(\.bitPattern), "\(path) rows form differs from scalar on \(cs)")
                 if pointwise { XCTAssertEqual(runDirect().map(\.bitPattern), reference.map(\.bitPattern), "\(path) in place on \(cs)") }
             }
         }

@@ -1,7 +1,7 @@
 import PSEdgeIR
 import PSEdgeKernels
 import PSEdgePasses
-import PSEdgeRuntime
+@testable import PSEdgeRuntime
 import XCTest
 
 /// psedge.WinogradConv (F(4×4, 3×3), winograd.c) and the converter pass that emits it: the rewritten convolution
@@ -125,6 +125,11 @@ final class WinogradConvTests: XCTestCase {
                     }
                 }
             }
+            // Without a vector panel GEMM the 36 products go through BLAS: same values within the same bound.
+            ConvKernel.panelKernel = false
+            let blas = try Plan(graph: w, threads: 2).run(feeds)["y"]!.floats
+            ConvKernel.panelKernel = true
+            for j in blas.indices { XCTAssertEqual(Double(blas[j]), expected[j], accuracy: 2e-6 * Double(cs.c * 9) * 0.6, "\(cs) BLAS") }
             // The unrewritten graph runs the direct convolution: same values within the same bound.
             let direct = try Plan(graph: g, threads: 2).run(feeds)["y"]!.floats
             for j in direct.indices { XCTAssertEqual(Double(direct[j]), expected[j], accuracy: 1e-4, "\(cs) direct") }
@@ -163,5 +168,69 @@ final class WinogradConvTests: XCTestCase {
         g = winograd(g)
         g.initializers[g.nodes[0].inputs[1]] = Tensor([Float](repeating: 0, count: 16 * 16 * 9), shape: [16, 16, 9])
         XCTAssertThrowsError(try Plan(graph: g, threads: 1)) { XCTAssertTrue("\($0)".contains("conv"), "\($0)") }
+    }
+}
+
+/// The `rows16` weight layout (RowPanelWeights): narrow-output convolutions are rewritten and give the same bits.
+final class RowPanelWeightsTests: XCTestCase {
+    func graph(c: Int, m: Int, hw: Int, kernel: Int, stride: Int, residual: Bool, activation: String) -> (Graph, [String: Tensor]) {
+        var rng = SeededRandom(seed: UInt64(c * 1000 + m + kernel))
+        let pad = kernel / 2, o = (hw + 2 * pad - kernel) / stride + 1
+        var inits = ["w": Tensor((0..<(m * c * kernel * kernel)).map { _ in rng.float(-0.2, 0.2) }, shape: [m, c, kernel, kernel]),
+                     "b": Tensor((0..<m).map { _ in rng.float(-1, 1) }, shape: [m])]
+        var inputs = ["x", "w", "b"]
+        var feeds = ["x": Tensor((0..<(c * hw * hw)).map { _ in rng.float(-2, 2) }, shape: [1, c, hw, hw])]
+        var graphInputs = [ValueInfo(name: "x", type: TensorType(.float32, static: [1, c, hw, hw]))]
+        if residual {
+            inputs.append("r")
+            feeds["r"] = Tensor((0..<(m * o * o)).map { _ in rng.float(-1, 1) }, shape: [1, m, o, o])
+            graphInputs.append(ValueInfo(name: "r", type: TensorType(.float32, static: [1, m, o, o])))
+        }
+        inits["unused"] = nil
+        let node = Node(name: "narrow", opType: "FusedConv", domain: "psedge", inputs: inputs, outputs: ["y"],
+                        attributes: ["kernel_shape": .ints([kernel, kernel]), "pads": .ints([pad, pad, pad, pad]), "strides": .ints([stride, stride]),
+                                     "activation": .string(activation), "residual_before_activation": .int(1)])
+        let out = TensorType(.float32, static: [1, m, o, o])
+        return (Graph(nodes: [node], inputs: graphInputs, outputs: [ValueInfo(name: "y", type: out)], initializers: inits,
+                      valueTypes: ["y": out], opsets: ["": 17]), feeds)
+    }
+
+    func testNarrowOutputsUseRowPanelsWithTheSameBits() throws {
+        // ResNet's 7×7 stage: 1×1 (in place), 3×3 stride 1 and stride 2 (packed), a SiLU epilogue finished in Swift.
+        for (c, m, hw, kernel, stride, residual, act) in [(64, 48, 7, 1, 1, true, "relu"), (32, 40, 7, 3, 1, false, "none"),
+                                                          (32, 32, 14, 3, 2, true, "silu"), (16, 64, 5, 1, 1, false, "relu")] {
+            let (g, feeds) = graph(c: c, m: m, hw: hw, kernel: kernel, stride: stride, residual: residual, activation: act)
+            var report = PassReport()
+            let packed = RowPanelWeights.run(g, report: &report)
+            XCTAssertEqual(packed.nodes[0].attributes["weight_layout"].flatMap { if case .string(let s) = $0 { s } else { nil } }, "rows16")
+            XCTAssertEqual(packed.initializers[packed.nodes[0].inputs[1]]?.shape, [(m + 15) / 16, c * kernel * kernel, 16])
+            XCTAssertNil(packed.initializers["w"])
+            for threads in [1, 2] {
+                let a = try Plan(graph: g, threads: threads).run(feeds)["y"]!.floats
+                let b = try Plan(graph: packed, threads: threads).run(feeds)["y"]!.floats
+                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(c)→\(m) \(kernel)×\(kernel)/\(stride) on \(threads) threads")
+            }
+        }
+        // CPUs without a vector panel GEMM unpack the panels for BLAS: the same values as BLAS on the plain weights.
+        let (g, feeds) = graph(c: 64, m: 48, hw: 7, kernel: 1, stride: 1, residual: true, activation: "relu")
+        var r = PassReport()
+        let packed = RowPanelWeights.run(g, report: &r)
+        ConvKernel.panelKernel = false
+        defer { ConvKernel.panelKernel = String(cString: pse_sconv_kernel_name()) != "scalar" }
+        XCTAssertEqual(try Plan(graph: packed, threads: 2).run(feeds)["y"]!.floats, try Plan(graph: g, threads: 2).run(feeds)["y"]!.floats)
+        // Wide outputs (no padding wasted), few channels or groups keep the plain layout.
+        var report = PassReport()
+        for (m, hw) in [(48, 8), (16, 7)] {
+            let g = graph(c: 16, m: m, hw: hw, kernel: 1, stride: 1, residual: false, activation: "none").0
+            XCTAssertNil(RowPanelWeights.run(g, report: &report).nodes[0].attributes["weight_layout"], "\(m) channels, \(hw)×\(hw)")
+        }
+    }
+
+    func testBadRowPanelWeightsAreRejectedWithTheirName() {
+        var (g, _) = graph(c: 16, m: 48, hw: 7, kernel: 1, stride: 1, residual: false, activation: "none")
+        var report = PassReport()
+        g = RowPanelWeights.run(g, report: &report)
+        g.initializers[g.nodes[0].inputs[1]] = Tensor([Float](repeating: 0, count: 2 * 16 * 16), shape: [2, 16, 16])
+        XCTAssertThrowsError(try Plan(graph: g, threads: 1)) { XCTAssertTrue("\($0)".contains("narrow") && "\($0)".contains("panels"), "\($0)") }
     }
 }

@@ -66,6 +66,11 @@ size_t pse_sconv_packed_floats(int k, int n);
 /// 16-column panels; `row` is scratch for out_h·out_w floats. Rows may be packed in parallel.
 void pse_sconv_pack(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
                     int sw, int dh, int dw, int out_h, int out_w, float *panels, int k_begin, int k_end, float *row);
+/// Packs every k-row of a convolution's im2col matrix, for output rows [oy0, oy1) only, into 16-column panels
+/// (pstride = K·16; the band's (oy1 − oy0)·out_w columns): a band small enough to stay in cache between packing and
+/// its GEMM. `row` is scratch for (oy1 − oy0)·out_w floats.
+void pse_sconv_pack_band(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
+                         int sw, int dh, int dw, int out_w, int oy0, int oy1, float *panels, float *row);
 /// c[m×n] (row stride ldc) = a[m×k] (weights, row stride lda) × B, B[kk][j] = bp[(j/16)·pstride + kk·ldb + j%16]
 /// (packed panels: ldb = 16, pstride = k·16; a row-major [k][ldb] matrix read in place: pstride = 16), each element
 /// started at bias[r] (bias may be NULL) and summed with fused multiply-adds in k order; then + res (row stride
@@ -73,6 +78,14 @@ void pse_sconv_pack(const float *img, int channels, int height, int width, int k
 /// PSEDGE_SCONV_KERNEL forces one); every path equals the scalar one bit for bit.
 void pse_sconv_gemm(int m, int n, int k, const float *a, int lda, const float *bp, int ldb, size_t pstride, const float *bias,
                     const float *res, int ldres, int relu, int residual_first, float *c, int ldc);
+/// The same product with the weights in 16-row panels (pse_sconv_pack_row_panels; A[r][kk] = ap[(r/16)·apstride +
+/// kk·16 + r%16], apstride = k·16, the first row at a panel start): vectors run down output channels, for outputs
+/// with few columns. Bit-identical to pse_sconv_gemm on the same operands; dispatched with it.
+void pse_sconv_rows(int m, int n, int k, const float *ap, size_t apstride, const float *bp, int ldb, size_t pstride, const float *bias,
+                    const float *res, int ldres, int relu, int residual_first, float *c, int ldc);
+/// Floats of an m×k weight matrix in 16-row panels, and the packing (rows past m are 0).
+size_t pse_sconv_row_panels_floats(int m, int k);
+void pse_sconv_pack_row_panels(const float *w, int m, int k, float *out);
 int pse_sconv_kernel_select(const char *name);
 const char *pse_sconv_kernel_name(void);
 
@@ -80,13 +93,15 @@ const char *pse_sconv_kernel_name(void);
 /// transforms. Weights w [m][c][3][3] → u [36][m][c] (computed in double, rounded once).
 void pse_winograd_f43_weights(const float *w, int m, int c, float *u);
 /// Input channels [c_begin, c_end) of x [channels][height][width], zero-padded by pad_t/pad_l (and as needed at the
-/// bottom/right), cut into tiles_h × tiles_w 6×6 patches 4 apart → v [36][channels][tiles_h·tiles_w].
+/// bottom/right), cut into 6×6 patches 4 apart; tile rows [ty_begin, ty_end) of tiles_w tiles each →
+/// v [36][channels][(ty_end − ty_begin)·tiles_w].
 void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels, int height, int width, int pad_t, int pad_l,
-                            int tiles_h, int tiles_w, float *v);
-/// Output channels [m_begin, m_end) from mm [36][channels_out][tiles] → y [channels_out][out_h][out_w] (tiles past
-/// the edge are cut): + bias (may be NULL), then the residual / ReLU as pse_sconv_gemm does (res may be NULL).
-void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channels_out, int tiles_h, int tiles_w, int out_h,
-                             int out_w, const float *bias, const float *res, int relu, int residual_first, float *y);
+                            int ty_begin, int ty_end, int tiles_w, float *v);
+/// Output channels [m_begin, m_end) of tile rows [ty_begin, ty_end) from mm [36][channels_out][(ty_end − ty_begin)·tiles_w]
+/// → y [channels_out][out_h][out_w] (tiles past the edge are cut): + bias (may be NULL), then the residual / ReLU as
+/// pse_sconv_gemm does (res may be NULL; y and res are whole planes).
+void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channels_out, int ty_begin, int ty_end, int tiles_w,
+                             int out_h, int out_w, const float *bias, const float *res, int relu, int residual_first, float *y);
 
 #ifdef __cplusplus
 }

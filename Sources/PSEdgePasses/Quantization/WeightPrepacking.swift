@@ -39,9 +39,7 @@ public enum WeightPrepacking {
             count += 1
         }
         // Drop the unpacked weights nothing reads any more.
-        let used = Set(g.nodes.flatMap(\.inputs)).union(g.outputs.map(\.name))
-        let replaced = packedName.keys.filter { !used.contains($0) }.sorted()
-        for name in replaced { g.initializers[name] = nil }
+        let replaced = g.removeUnreadInitializers(packedName.keys)
         report.add("prepack", count == 0 ? "no int8 matmul weights to pack"
                    : "packed \(count) QMatMul weights (\(packedName.count) tensors, \(bytes / 1024) KiB) into the int8 GEMM layout")
         return (g, replaced)

@@ -62,6 +62,9 @@ struct ConvKernel: Kernel {
     var epilogue = Epilogue()
     /// Input index of a tensor shaped like the output added in the epilogue (psedge.FusedConv), or nil.
     var residualInput: Int? = nil
+    /// The weights are stored in 16-row panels (`weight_layout` = rows16, RowPanelWeights): multiplied by
+    /// pse_sconv_rows.
+    var rowPanels = false
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         try ctx.requireInputs(2...3)
@@ -87,7 +90,9 @@ struct ConvKernel: Kernel {
     /// Geometry and output type of a convolution (shared by Conv, FusedConv and the quantized convolutions).
     static func plan(_ ctx: KernelContext) throws -> ConvKernel {
         try ctx.requireDType(0, in: [.float32])
-        let xs = try ctx.shape(0), ws = try ctx.shape(1)
+        let xs = try ctx.shape(0)
+        let layout = try ctx.attrs.string("weight_layout", default: "")
+        let ws = layout.isEmpty ? try ctx.shape(1) : try rowPanelWeightShape(ctx, layout: layout)
         guard xs.count >= 3, ws.count == xs.count else {
             throw PSEdgeError.shape("\(ctx.label): input \(Shapes.describe(xs)) and weight \(Shapes.describe(ws)) ranks do not fit a convolution")
         }
@@ -116,18 +121,43 @@ struct ConvKernel: Kernel {
         let ow = (w + geo.padL + geo.padR - geo.dw * (geo.kw - 1) - 1) / geo.sw + 1
         guard oh > 0, ow > 0 else { throw PSEdgeError.shape("\(ctx.label): kernel larger than the padded input \(Shapes.describe(xs))") }
         let outShape = spatial == 2 ? [n, m, oh, ow] : [n, m, ow]
-        return ConvKernel(n: n, c: c, h: h, w: w, m: m, groups: groups, g: geo, oh: oh, ow: ow,
-                          outputTypes: [TensorType(.float32, static: outShape)])
+        if !layout.isEmpty && groups != 1 { throw PSEdgeError.unsupported("\(ctx.label): weight_layout \(layout) with \(groups) groups") }
+        var kernel = ConvKernel(n: n, c: c, h: h, w: w, m: m, groups: groups, g: geo, oh: oh, ow: ow,
+                                outputTypes: [TensorType(.float32, static: outShape)])
+        kernel.rowPanels = !layout.isEmpty
+        return kernel
+    }
+
+    /// The logical [M, C, kh, kw] shape of weights stored in 16-row panels ([⌈M/16⌉, C·kh·kw, 16]).
+    private static func rowPanelWeightShape(_ ctx: KernelContext, layout: String) throws -> [Int] {
+        guard layout == "rows16" else { throw PSEdgeError.unsupported("\(ctx.label): weight_layout '\(layout)' (known: rows16)") }
+        guard let ws = try ctx.attrs.ints("weight_shape"), ws.count >= 3, ws.allSatisfy({ $0 > 0 }) else {
+            throw PSEdgeError.invalid("\(ctx.label): weight_layout rows16 needs weight_shape [M, C, kernel…]")
+        }
+        try ctx.requireDType(1, in: [.float32])
+        let packed = try ctx.shape(1), expected = [(ws[0] + 15) / 16, ws.dropFirst().reduce(1, *), 16]
+        guard packed == expected else {
+            throw PSEdgeError.shape("\(ctx.label): weights \(Shapes.describe(packed)) are not \(Shapes.describe(ws)) in 16-row panels \(Shapes.describe(expected))")
+        }
+        return ws
     }
 
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
-        let x = inputs[0]!.pointer(Float.self), wt = inputs[1]!.pointer(Float.self)
+        let x = inputs[0]!.pointer(Float.self)
+        var wt = inputs[1]!.pointer(Float.self)
         let bias = inputs.count > 2 ? inputs[2]?.pointer(Float.self) : nil
         let residual: UnsafeMutablePointer<Float>? = residualInput.flatMap { $0 < inputs.count ? inputs[$0]?.pointer(Float.self) : nil }
         let y = outputs[0].pointer(Float.self)
         let cg = c / groups, mg = m / groups
         let k = cg * g.kh * g.kw
         let plane = oh * ow
+        if rowPanels {
+            if Self.panelKernel { return panels(x, wt, bias, residual, y, pool) }
+            // No vector panel GEMM on this CPU (ARM): unpack the panels into row-major weights for BLAS, per run.
+            let unpacked = pool.scratch(floats: m * k)
+            for r in 0..<m { for kk in 0..<k { unpacked[r * k + kk] = wt[(r / 16) * k * 16 + kk * 16 + r % 16] } }
+            wt = unpacked
+        }
         if cg == 1 && mg == 1 {
             depthwise(x, wt, bias, residual, y, pool)
             return
@@ -161,7 +191,8 @@ struct ConvKernel: Kernel {
     }
 
     /// The panel GEMM (pse_sconv_gemm) has a vector path on this CPU: then it replaces OpenBLAS for convolutions.
-    static let panelKernel = String(cString: pse_sconv_kernel_name()) != "scalar"
+    /// (Tests turn it off to run the BLAS fallback that CPUs without one take.)
+    static var panelKernel = String(cString: pse_sconv_kernel_name()) != "scalar"
     static let tileRows = 32, tileCols = 256
 
     /// Activations packed into 16-column panels (1×1 convolutions read theirs in place), then output tiles side by
@@ -172,6 +203,9 @@ struct ConvKernel: Kernel {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
         let direct = g.isPointwise
+        if !direct, let bandRows = bandRows(k: k, pool: pool) {
+            return banded(x, wt, bias, residual, y, pool, bandRows: bandRows)
+        }
         let panels = pool.scratch(floats: direct ? 0 : pse_sconv_packed_floats(Int32(k), Int32(plane)))
         let g = self.g, epilogue = self.epilogue
         let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
@@ -194,10 +228,71 @@ struct ConvKernel: Kernel {
                 pool.parallelTiles(rows: mg, cols: plane, tileRows: Self.tileRows, tileCols: Self.tileCols) { r0, nr, c0, nc, _ in
                     let o = y + (first0 + r0) * plane + c0
                     let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + c0) }
-                    pse_sconv_gemm(Int32(nr), Int32(nc), Int32(k), wg + r0 * k, Int32(k), source + (c0 / 16) * pstride, Int32(ldb), pstride,
-                                   bg.map { UnsafePointer($0 + r0) }, epilogue.residualInC ? res : nil, Int32(plane), relu, first,
-                                   o, Int32(plane))
+                    multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, source + (c0 / 16) * pstride, ldb: ldb, pstride: pstride,
+                             bias: bg.map { UnsafePointer($0 + r0) }, residual: epilogue.residualInC ? res : nil, ldres: plane,
+                             relu: relu, first: first, o, ldc: plane)
                     epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
+                }
+            }
+        }
+    }
+
+    /// Output rows r0 ..< r0 + rows (r0 a multiple of 16) of one group's product with activations `b`, finished in C:
+    /// the panel GEMM with row-major weights, or its rows form when the weights are in 16-row panels.
+    private func multiply(r0: Int, rows: Int, cols: Int, k: Int, weights: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>,
+                          ldb: Int, pstride: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, ldres: Int,
+                          relu: Int32, first: Int32, _ out: UnsafeMutablePointer<Float>, ldc: Int) {
+        if rowPanels {
+            pse_sconv_rows(Int32(rows), Int32(cols), Int32(k), weights + (r0 / 16) * k * 16, k * 16, b, Int32(ldb), pstride, bias,
+                           residual, Int32(ldres), relu, first, out, Int32(ldc))
+        } else {
+            pse_sconv_gemm(Int32(rows), Int32(cols), Int32(k), weights + r0 * k, Int32(k), b, Int32(ldb), pstride, bias, residual,
+                           Int32(ldres), relu, first, out, Int32(ldc))
+        }
+    }
+
+    /// A packed matrix larger than this would leave the cache between packing and use.
+    static let bandedPackBytes = 2 << 20
+    /// Columns per band (whole output rows, at least one).
+    static let bandColumns = 256
+
+    /// Output rows per band when this convolution packs and multiplies band by band (see `banded`), or nil.
+    private func bandRows(k: Int, pool: ThreadPool) -> Int? {
+        let rows = max(1, Self.bandColumns / ow), bands = (oh + rows - 1) / rows
+        guard k * oh * ow * 4 > Self.bandedPackBytes, bands >= 4 * pool.threads else { return nil }
+        return rows
+    }
+
+    /// Large im2col matrices (ResNet's 7×7 stem: 7 MB) one band of output rows at a time: each run packs a band
+    /// into its own cache-sized buffer and multiplies it by all filters at once, so the packed columns are used
+    /// while still in L2 instead of going out to memory and back. Same sums as `panels` (each element's order is
+    /// fixed), so the results are identical.
+    private func banded(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
+                        _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool, bandRows: Int) {
+        let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
+        let bands = (oh + bandRows - 1) / bandRows, bandCols = bandRows * ow
+        let packed = pse_sconv_packed_floats(Int32(k), Int32(bandCols)), per = (packed + bandCols + 15) / 16 * 16
+        let runs = min(bands, pool.threads * 4), step = (bands + runs - 1) / runs
+        let scratch = pool.scratch(floats: runs * per)
+        let g = self.g, epilogue = self.epilogue, (h, w, oh, ow) = (self.h, self.w, self.oh, self.ow)
+        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        for b in 0..<n {
+            for gi in 0..<groups {
+                let xin = x + (b * c + gi * cg) * h * w
+                let first0 = b * m + gi * mg
+                let wg = wt + gi * mg * k, bg = bias.map { UnsafePointer($0 + gi * mg) }
+                pool.parallelFor((bands + step - 1) / step) { run in
+                    let buf = scratch + run * per
+                    for band in run * step..<min(bands, (run + 1) * step) {
+                        let oy0 = band * bandRows, oy1 = min(oh, oy0 + bandRows), c0 = oy0 * ow, nc = (oy1 - oy0) * ow
+                        pse_sconv_pack_band(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                            Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(ow), Int32(oy0), Int32(oy1), buf, buf + packed)
+                        let o = y + first0 * plane + c0
+                        let res = residual.map { UnsafePointer($0 + first0 * plane + c0) }
+                        multiply(r0: 0, rows: mg, cols: nc, k: k, weights: wg, buf, ldb: 16, pstride: k * 16, bias: bg,
+                                 residual: epilogue.residualInC ? res : nil, ldres: plane, relu: relu, first: first, o, ldc: plane)
+                        epilogue.finishTile(o, rows: mg, cols: nc, ld: plane, residual: res)
+                    }
                 }
             }
         }

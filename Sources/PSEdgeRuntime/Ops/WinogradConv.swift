@@ -57,49 +57,57 @@ struct WinogradConvKernel: Kernel {
     }
 
     static let tileRows = 32, tileCols = 256
+    static var panelKernel: Bool { ConvKernel.panelKernel }
 
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
         let x = inputs[0]!.pointer(Float.self), u = UnsafePointer(inputs[1]!.pointer(Float.self))
         let bias = inputs.count > 2 ? inputs[2].map { UnsafePointer($0.pointer(Float.self)) } : nil
         let residual = residualInput.flatMap { $0 < inputs.count ? inputs[$0].map { UnsafePointer($0.pointer(Float.self)) } : nil }
         let y = outputs[0].pointer(Float.self)
+        let plane = oh * ow
+        for b in 0..<n {
+            let xb = x + b * c * h * w, yb = y + b * m * plane, rb = residual.map { $0 + b * m * plane }
+            runPhases(xb, u, bias, rb, yb, pool)
+        }
+    }
+
+    private var reluFlags: (Int32, Int32) { (epilogue.activation == .relu ? 1 : 0, epilogue.residualBeforeActivation ? 1 : 0) }
+
+    /// One image phase by phase: all inputs transformed (split by channel), the 36 products (split by point, row
+    /// block and column block), all outputs transformed (split by channel).
+    private func runPhases(_ x: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                           _ res: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
         let (c, m, h, w, oh, ow) = (self.c, self.m, self.h, self.w, self.oh, self.ow)
         let (tilesH, tilesW, padT, padL) = (self.tilesH, self.tilesW, self.padT, self.padL)
         let tiles = tilesH * tilesW, plane = oh * ow
         let scratch = pool.scratch(bytes: [36 * c * tiles * 4, 36 * m * tiles * 4])
         let v = scratch[0].assumingMemoryBound(to: Float.self), mm = scratch[1].assumingMemoryBound(to: Float.self)
-        let epilogue = self.epilogue
-        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
-        let panelGEMM = ConvKernel.panelKernel
-        for b in 0..<n {
-            let xb = x + b * c * h * w, yb = y + b * m * plane
-            let rb = residual.map { $0 + b * m * plane }
-            pool.parallelChunks(c) { cs in
-                pse_winograd_f43_input(xb, Int32(cs.lowerBound), Int32(cs.upperBound), Int32(c), Int32(h), Int32(w), Int32(padT),
-                                       Int32(padL), Int32(tilesH), Int32(tilesW), v)
+        let epilogue = self.epilogue, (relu, first) = reluFlags
+        pool.parallelChunks(c) { cs in
+            pse_winograd_f43_input(x, Int32(cs.lowerBound), Int32(cs.upperBound), Int32(c), Int32(h), Int32(w), Int32(padT),
+                                   Int32(padL), 0, Int32(tilesH), Int32(tilesW), v)
+        }
+        if Self.panelKernel {
+            // One flat list of (ξ, row block, column block) products so both threads stay busy on small layers.
+            let rowTiles = (m + Self.tileRows - 1) / Self.tileRows, colTiles = (tiles + Self.tileCols - 1) / Self.tileCols
+            let perPoint = rowTiles * colTiles
+            pool.parallelFor(36 * perPoint) { i in
+                let xi = i / perPoint, r0 = (i % perPoint) % rowTiles * Self.tileRows, c0 = (i % perPoint) / rowTiles * Self.tileCols
+                let nr = min(Self.tileRows, m - r0), nc = min(Self.tileCols, tiles - c0)
+                pse_sconv_gemm(Int32(nr), Int32(nc), Int32(c), u + (xi * m + r0) * c, Int32(c), v + xi * c * tiles + c0, Int32(tiles), 16,
+                               nil, nil, 0, 0, 0, mm + (xi * m + r0) * tiles + c0, Int32(tiles))
             }
-            if panelGEMM {
-                // One flat list of (ξ, row block, column block) products so both threads stay busy on small layers.
-                let rowTiles = (m + Self.tileRows - 1) / Self.tileRows, colTiles = (tiles + Self.tileCols - 1) / Self.tileCols
-                let perPoint = rowTiles * colTiles
-                pool.parallelFor(36 * perPoint) { i in
-                    let xi = i / perPoint, r0 = (i % perPoint) % rowTiles * Self.tileRows, c0 = (i % perPoint) / rowTiles * Self.tileCols
-                    let nr = min(Self.tileRows, m - r0), nc = min(Self.tileCols, tiles - c0)
-                    pse_sconv_gemm(Int32(nr), Int32(nc), Int32(c), u + (xi * m + r0) * c, Int32(c), v + xi * c * tiles + c0, Int32(tiles), 16,
-                                   nil, nil, 0, 0, 0, mm + (xi * m + r0) * tiles + c0, Int32(tiles))
-                }
-            } else {
-                pool.parallelFor(36) { xi in
-                    pse_sgemm(0, 0, Int32(m), Int32(tiles), Int32(c), 1, u + xi * m * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
-                              mm + xi * m * tiles, Int32(tiles))
-                }
+        } else {
+            pool.parallelFor(36) { xi in
+                pse_sgemm(0, 0, Int32(m), Int32(tiles), Int32(c), 1, u + xi * m * c, Int32(c), v + xi * c * tiles, Int32(tiles), 0,
+                          mm + xi * m * tiles, Int32(tiles))
             }
-            pool.parallelChunks(m) { ms in
-                let r0 = ms.lowerBound
-                pse_winograd_f43_output(mm, Int32(r0), Int32(ms.upperBound), Int32(m), Int32(tilesH), Int32(tilesW), Int32(oh), Int32(ow),
-                                        bias, epilogue.residualInC ? rb : nil, relu, first, yb)
-                epilogue.finishTile(yb + r0 * plane, rows: ms.count, cols: plane, ld: plane, residual: rb.map { $0 + r0 * plane })
-            }
+        }
+        pool.parallelChunks(m) { ms in
+            let r0 = ms.lowerBound
+            pse_winograd_f43_output(mm, Int32(r0), Int32(ms.upperBound), Int32(m), 0, Int32(tilesH), Int32(tilesW), Int32(oh), Int32(ow),
+                                    bias, epilogue.residualInC ? res : nil, relu, first, y)
+            epilogue.finishTile(y + r0 * plane, rows: ms.count, cols: plane, ld: plane, residual: res.map { $0 + r0 * plane })
         }
     }
 }
