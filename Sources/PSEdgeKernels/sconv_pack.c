@@ -16,9 +16,7 @@ static void gather_stride2_f32(float *d, const float *s, int n) {
         const __m128 a = _mm_loadu_ps(s + 2 * i), b = _mm_loadu_ps(s + 2 * i + 4);
         _mm_storeu_ps(d + i, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
     }
-#elif defined(__aarch64__)
-    for (; i + 4 < n; i += 4) vst1q_f32(d + i, vld2q_f32(s + 2 * i).val[0]);
-#endif
+#endif  // (ARM packs no fp32 panels: it has no vector panel GEMM, convolutions go through BLAS there.)
     for (; i < n; i++) d[i] = s[2 * i];
 }
 
