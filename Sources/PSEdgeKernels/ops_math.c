@@ -190,7 +190,22 @@ void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int
             for (int i = 0; i < w; i++) t[i] = row[i] > t[i] ? row[i] : t[i];
         }
         float *yr = y + (size_t)oy * ow;
+        // Windows wholly inside the row, [lo, hi): one pass per window column, each a strided loop that vectorizes
+        // (max is exact and a NaN never wins, so the order of the comparisons does not matter).
+        int lo = (pad_l + sw - 1) / sw, hi = w - kw + pad_l < 0 ? 0 : (w - kw + pad_l) / sw + 1;
+        if (hi > ow) hi = ow;
+        if (lo > hi) lo = hi;
+        for (int ox = lo; ox < hi; ox++) yr[ox] = -INFINITY;
+        for (int c = 0; c < kw; c++) {
+            const float *tc = t + c - pad_l;
+            for (int ox = lo; ox < hi; ox++) {
+                const float v = tc[(size_t)ox * sw];
+                yr[ox] = v > yr[ox] ? v : yr[ox];
+            }
+        }
         for (int ox = 0; ox < ow; ox++) {
+            if (ox == lo) ox = hi;  // the inside is done
+            if (ox >= ow) break;
             const int x0 = ox * sw - pad_l;
             const int c0 = x0 < 0 ? 0 : x0, c1 = x0 + kw > w ? w : x0 + kw;
             float best = -INFINITY;
