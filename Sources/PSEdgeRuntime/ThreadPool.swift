@@ -78,7 +78,10 @@ public final class ThreadPool: @unchecked Sendable {
     public func scratch(bytes sizes: [Int]) -> [UnsafeMutableRawPointer] {
         let aligned = sizes.map { ($0 + 63) / 64 * 64 }
         let total = aligned.reduce(0, +)
-        if scratchStorage.byteCount < total { scratchStorage = Storage(byteCount: total) }
+        if scratchStorage.byteCount < total {
+            scratchStorage = Storage(byteCount: 0)  // free the old block first: peak memory is one block, not two
+            scratchStorage = Storage(byteCount: total)
+        }
         var offset = 0
         return aligned.map { size in
             defer { offset += size }

@@ -28,7 +28,7 @@ final class AttentionKernelTests: XCTestCase {
 
     func run(_ c: Case, _ x: Data) -> [Float] {
         var o = [Float](repeating: .nan, count: c.rows * (c.dv + 1))
-        var scratch = [Float](repeating: .nan, count: x.ldk)
+        var scratch = [Float](repeating: .nan, count: Int(PSE_ATTN_SCRATCH_ROWS) * x.ldk)
         pse_attention_rows_f32(x.q, c.d + 3, Int32(c.rows), Int32(c.d), Int32(c.dv), x.kt, x.vt, Int32(c.lk), Int32(x.ldk), c.scale,
                                &o, c.dv + 1, &scratch)
         return o

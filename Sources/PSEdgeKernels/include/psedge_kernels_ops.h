@@ -50,9 +50,11 @@ const char *pse_dwconv_kernel_name(void);
 
 /// Scaled dot-product attention of `rows` query rows of one head (q: rows × d, row stride q_stride) over lk keys
 /// stored transposed and zero-padded to ldk (a multiple of 16) columns: kt is d × ldk, vt is dv × ldk. Writes
-/// o[i·o_stride + e] = Σ_j softmax_j(scale · q_i·k_j) v_j[e]. scratch holds ldk floats. Needs d, dv, lk ≥ 1.
+/// o[i·o_stride + e] = Σ_j softmax_j(scale · q_i·k_j) v_j[e]. scratch holds PSE_ATTN_SCRATCH_ROWS·ldk floats (paths
+/// may score several rows at once). Needs d, dv, lk ≥ 1.
 /// Softmax in base 2 with a fixed reduction order (attention_impl.h), dispatched on the CPU (scalar, avx2,
 /// avx512, neon; PSEDGE_ATTENTION_KERNEL forces one); every path equals the scalar one bit for bit.
+#define PSE_ATTN_SCRATCH_ROWS 4
 void pse_attention_rows_f32(const float *q, long q_stride, int rows, int d, int dv, const float *kt, const float *vt,
                             int lk, int ldk, float scale, float *o, long o_stride, float *scratch);
 /// Forces an implementation by name; returns 0 if this CPU cannot run it.

@@ -250,7 +250,8 @@ struct AttentionKernel: Kernel {
         let rowBlocks = (lq + Self.rowsPerItem - 1) / Self.rowsPerItem
         let items = batch * heads * rowBlocks
         let chunks = min(items, pool.threads * 4)
-        let regions = pool.scratch(bytes: [batch * heads * d * ldk * 4, batch * heads * dv * ldk * 4, chunks * ldk * 4])
+        let scoreRows = Int(PSE_ATTN_SCRATCH_ROWS) * ldk
+        let regions = pool.scratch(bytes: [batch * heads * d * ldk * 4, batch * heads * dv * ldk * 4, chunks * scoreRows * 4])
         let kt = regions[0].assumingMemoryBound(to: Float.self), vt = regions[1].assumingMemoryBound(to: Float.self)
         let scores = regions[2].assumingMemoryBound(to: Float.self)
         pool.parallelFor(batch * heads) { bh in
@@ -265,7 +266,7 @@ struct AttentionKernel: Kernel {
                 let r0 = (item % rowBlocks) * Self.rowsPerItem, rows = min(Self.rowsPerItem, lq - r0)
                 pse_attention_rows_f32(q + (b * lq + r0) * hd + h * d, hd, Int32(rows), Int32(d), Int32(dv),
                                        kt + bh * d * ldk, vt + bh * dv * ldk, Int32(lk), Int32(ldk), scale,
-                                       o + (b * lq + r0) * hdv + h * dv, hdv, scores + c * ldk)
+                                       o + (b * lq + r0) * hdv + h * dv, hdv, scores + c * scoreRows)
             }
         }
     }
