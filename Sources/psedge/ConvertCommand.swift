@@ -56,6 +56,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Never quantize these nodes (comma-separated node or output names).")
     var keepFloat: String?
 
+    @Option(help: "Matrix products whose reduction has at most this many terms keep fp32 activations (int8 weights only): at short K, quantizing activations costs more than it saves. 0 quantizes them all.")
+    var weightOnlyMaxK: Int = QuantizationOptions().weightOnlyMaxK
+
     @Flag(help: "Never use dynamic (run-time) activation ranges.")
     var noDynamic = false
 
@@ -135,6 +138,8 @@ extension ConvertCommand {
         options.method = method
         options.targetCosine = targetCosine
         options.allowDynamic = !noDynamic
+        guard weightOnlyMaxK >= 0 else { throw PSEdgeError.invalid("--weight-only-max-k must be ≥ 0, got \(weightOnlyMaxK)") }
+        options.weightOnlyMaxK = weightOnlyMaxK
         options.threads = max(1, threads)
         options.keepFloat = Set((keepFloat ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
         options.calibration = samples

@@ -20,6 +20,11 @@ public struct QuantizationOptions: Sendable {
     /// A layer goes dynamic (per-row ranges at run time) when that beats its static SQNR by this many dB.
     public var dynamicGainDB = 3.0
     public var allowDynamic = true
+    /// Matrix products whose reduction has at most this many terms keep fp32 activations (int8 weights only, the
+    /// product in fp32): at such K, quantizing the activations and dequantizing the result cost more than the int8
+    /// products save (the mini UNet's 32-term projections: 85 µs int8 vs 30 µs fp32 for 1024×32·32×32). 0 turns
+    /// it off. Convolutions are not affected (their K is channels × kernel area).
+    public var weightOnlyMaxK = 64
     /// Node names (or output names) never quantized.
     public var keepFloat: Set<String> = []
     /// How many of the worst layers (by layer SQNR) get a model-level sensitivity measurement.

@@ -76,6 +76,8 @@ public enum Quantizer {
                 }
             }
 
+            shortReductionsWeightOnly(candidates, keep, options, &modes, &layers)
+
             // 4. Whole-model fidelity, and mixed precision toward the target.
             func evaluate(_ float: [Bool]) throws -> Fidelity.Accumulator {
                 let g = try build(graph, candidates, modes, ranges, float).graph
@@ -128,6 +130,7 @@ public enum Quantizer {
             report.relativeError = fidelity.relativeError
         } else if options.scheme == .int8 {
             for i in candidates.indices where !keep[i] { layers[i].decision = "int8 dynamic"; layers[i].reason = "no calibration data" }
+            shortReductionsWeightOnly(candidates, keep, options, &modes, &layers)
         } else {
             for i in candidates.indices where !keep[i] { layers[i].decision = "int8 weight-only" }
         }
@@ -140,6 +143,16 @@ public enum Quantizer {
         report.weightScales = built.scales
         passReport.add("quantize", "\(candidates.indices.filter { !keep[$0] }.count) of \(candidates.count) layers int8 (\(options.scheme.rawValue)); weights \(report.floatWeightBytes) B → \(report.quantizedWeightBytes) B")
         return (out, report)
+    }
+
+    /// Matrix products with a short reduction (K ≤ options.weightOnlyMaxK) keep fp32 activations.
+    private static func shortReductionsWeightOnly(_ candidates: [QuantCandidate], _ keep: [Bool], _ options: QuantizationOptions,
+                                                  _ modes: inout [QuantMode], _ layers: inout [QuantizationReport.Layer]) {
+        for (i, c) in candidates.enumerated() where !keep[i] && c.kind == .matmul && (c.weight.values.shape.first ?? 0) <= options.weightOnlyMaxK {
+            modes[i] = .weightOnly
+            layers[i].decision = "int8 weight-only"
+            layers[i].reason = "K = \(c.weight.values.shape.first ?? 0): fp32 activations are faster at this length"
+        }
     }
 
     private static func validate(_ sample: [String: Tensor], _ graph: Graph) throws {

@@ -287,8 +287,8 @@ struct QMatMulKernel: Kernel {
     let rows: Int, k: Int, n: Int
     let q: QuantSettings
     let colSums: [Int32]
-    /// The weight in the int8 GEMM's packed layout when packed at plan time (nil when input 1 is already packed,
-    /// or for weight-only mode).
+    /// The weight in the int8 GEMM's packed layout when packed at plan time (nil when input 1 is already packed),
+    /// or, in weight-only mode, the dequantized fp32 weight when the weight and its scales are constants.
     let packed: Storage?
     let outputTypes: [TensorType]
 
@@ -342,6 +342,12 @@ struct QMatMulKernel: Kernel {
                     let s = Storage(byteCount: pse_packed_b_size(Int32(k), Int32(n)))
                     pse_pack_b(p, Int32(n), Int32(k), Int32(n), s.base)
                     packed = s
+                } else if let scales = ctx.optionalConstant(2) {
+                    // Weight-only layers are short products (K ≤ 64 by default): dequantize once, not every run.
+                    let s = Storage(byteCount: k * n * 4)
+                    let wf = s.base.assumingMemoryBound(to: Float.self), ws = scales.pointer(Float.self)
+                    for i in 0..<k { for j in 0..<n { wf[i * n + j] = Float(p[i * n + j]) * ws[j] } }
+                    packed = s
                 }
             }
         } else if settings.mode != .weightOnly {
@@ -358,8 +364,13 @@ struct QMatMulKernel: Kernel {
         let y = outputs[0].pointer(Float.self)
         let (rows, k, n) = (self.rows, self.k, self.n)
         if q.mode == .weightOnly {
-            let wf = pool.scratch(floats: k * n)
-            for i in 0..<k { for j in 0..<n { wf[i * n + j] = Float(wq[i * n + j]) * ws[j] } }
+            let wf: UnsafeMutablePointer<Float>
+            if let packed {
+                wf = packed.base.assumingMemoryBound(to: Float.self)
+            } else {
+                wf = pool.scratch(floats: k * n)
+                for i in 0..<k { for j in 0..<n { wf[i * n + j] = Float(wq[i * n + j]) * ws[j] } }
+            }
             pse_sgemm_pool(pool.pool, 0, 0, Int32(rows), Int32(n), Int32(k), 1, a, Int32(k), wf, Int32(n), 0, y, Int32(n))
             q.epilogue.apply(y, rows: rows, cols: n, rowBias: nil, colBias: bias.map { UnsafePointer($0) }, residual: residual.map { UnsafePointer($0) })
         } else {
