@@ -6,19 +6,20 @@
 
 #define AVX512 __attribute__((target("avx512f")))
 
+// The same values as pse_attn_exp2 with fewer instructions: n = round-to-nearest-even(x) by vrndscaleps (what the
+// magic-number addition computes), and p·2ⁿ by vscalefps (exact here: p ∈ [0.7, 1.5], n ∈ [−64, 0], so the
+// result is normal and scaling only changes the exponent — what adding n to the exponent bits does).
 AVX512 static inline __m512 exp2_floor(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(PSE_ATTN_EXP_FLOOR));
-    const __m512 magic = _mm512_set1_ps(PSE_ATTN_ROUND_MAGIC);
-    const __m512 t = _mm512_add_ps(x, magic);
-    const __m512 f = _mm512_sub_ps(x, _mm512_sub_ps(t, magic));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
     __m512 p = _mm512_set1_ps(PSE_ATTN_C5);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C4));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C3));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C2));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(PSE_ATTN_C1));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(magic));
-    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32(n, 23)));
+    return _mm512_scalef_ps(p, n);
 }
 
 // The fixed lane tree of pse_attn_lane_sum.
@@ -70,7 +71,7 @@ AVX512 static void four_rows(const float *q, long q_stride, int d, int dv, const
         for (int r = 0; r < GROUP; r++) {
             float *sr = s + (long)r * ldk + j;
             const __m512 p = exp2_floor(_mm512_sub_ps(_mm512_loadu_ps(sr), vm[r]));
-            _mm512_storeu_ps(sr, p);
+            if (dv > 4) _mm512_storeu_ps(sr, p);  // the weights are read again only for value dimensions past 4
             sum[r] = _mm512_add_ps(sum[r], p);
             a[r][0] = _mm512_fmadd_ps(p, w0, a[r][0]);
             a[r][1] = _mm512_fmadd_ps(p, w1, a[r][1]);
@@ -144,7 +145,7 @@ AVX512 void pse_attention_rows_avx512(const float *q, long q_stride, int rows, i
         __m512 sum = _mm512_setzero_ps(), a0 = sum, a1 = sum, a2 = sum, a3 = sum;
         for (int j = 0; j < ldk; j += 16) {
             const __m512 p = exp2_floor(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
-            _mm512_storeu_ps(s + j, p);
+            if (dv > 4) _mm512_storeu_ps(s + j, p);
             sum = _mm512_add_ps(sum, p);
             a0 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v0 + j), a0);
             a1 = _mm512_fmadd_ps(p, _mm512_loadu_ps(v1 + j), a1);

@@ -49,7 +49,7 @@ void pse_attention_rows_neon(const float *q, long q_stride, int rows, int d, int
 
 /// 2^x for x ≤ 0 (x below the floor, −∞ and NaN included, reads as the floor — the semantics of x86 max_ps and
 /// NEON fmaxnm): x = n + f with n = round(x), |f| ≤ 0.5, 2^f by Horner's rule with fused multiply-adds, n added
-/// into the exponent bits. The vector paths do these exact operations per lane.
+/// into the exponent bits. The vector paths compute the same values per lane (AVX-512 with vrndscaleps/vscalefps).
 static inline float pse_attn_exp2(float x) {
     x = x > PSE_ATTN_EXP_FLOOR ? x : PSE_ATTN_EXP_FLOOR;
     const float t = x + PSE_ATTN_ROUND_MAGIC;
