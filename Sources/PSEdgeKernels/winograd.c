@@ -6,11 +6,14 @@
 //   y = Aᵀ M A (outputs).
 // The 36 sums are ordinary GEMMs (pse_sconv_gemm or BLAS); this file has the transforms. It is portable C compiled
 // once, so every GEMM path sees the same V and every output is finished the same way: a Winograd convolution is
-// bit-exact across kernel paths whenever its GEMM is.
+// bit-exact across kernel paths whenever its GEMM is. (The SSE transposes below only move values.)
 #include "psedge_kernels_ops.h"
 #include "sconv_impl.h"
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>  // 4×4 transposes (SSE, part of x86-64); other CPUs take the plain loops
+#endif
 
 #define T 6  // transformed tile side
 #define R 4  // outputs per tile side
@@ -41,6 +44,35 @@ static void output_1d(const float *const m[T], float *const o[R], int n) {
         o[2][l] = p12 + 4.0f * p34;
         o[3][l] = n12 + 8.0f * n34 + m5;
     }
+}
+
+// row[p·n + q] = line[4q + p] for q < n, p < 4 (one padded input row split by phase).
+static void deinterleave4(const float *line, int n, float *row) {
+    int q = 0;
+#if defined(__x86_64__)
+    for (; q + 4 <= n; q += 4) {
+        __m128 a = _mm_loadu_ps(line + 4 * q), b = _mm_loadu_ps(line + 4 * q + 4), c = _mm_loadu_ps(line + 4 * q + 8),
+               d = _mm_loadu_ps(line + 4 * q + 12);
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        _mm_storeu_ps(row + q, a), _mm_storeu_ps(row + n + q, b), _mm_storeu_ps(row + 2 * n + q, c), _mm_storeu_ps(row + 3 * n + q, d);
+    }
+#endif
+    for (; q < n; q++)
+        for (int p = 0; p < 4; p++) row[p * n + q] = line[4 * q + p];
+}
+
+// line[4t + j] = o[j·n + t] for t < n, j < 4 (the four output columns of each tile back in row order).
+static void interleave4(const float *o, int n, float *line) {
+    int t = 0;
+#if defined(__x86_64__)
+    for (; t + 4 <= n; t += 4) {
+        __m128 a = _mm_loadu_ps(o + t), b = _mm_loadu_ps(o + n + t), c = _mm_loadu_ps(o + 2 * n + t), d = _mm_loadu_ps(o + 3 * n + t);
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        _mm_storeu_ps(line + 4 * t, a), _mm_storeu_ps(line + 4 * t + 4, b), _mm_storeu_ps(line + 4 * t + 8, c), _mm_storeu_ps(line + 4 * t + 12, d);
+    }
+#endif
+    for (; t < n; t++)
+        for (int j = 0; j < 4; j++) line[4 * t + j] = o[j * n + t];
 }
 
 void pse_winograd_f43_weights(const float *w, int m, int c, float *u) {
@@ -93,8 +125,7 @@ void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels
                 memset(line, 0, sizeof(float) * left);
                 memcpy(line + left, img + (size_t)yy * width, sizeof(float) * inside);
                 memset(line + left + inside, 0, sizeof(float) * (lanes - left - inside));
-                for (int q = 0; q < wq; q++)
-                    for (int p = 0; p < 4; p++) row[p * wq + q] = line[4 * q + p];
+                deinterleave4(line, wq, row);
             }
             // Bᵀ down the columns: band rows → vert rows (all 4·wq lanes).
             const float *din[T];
@@ -147,8 +178,7 @@ void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channe
             for (int i = 0; i < rows; i++) {
                 size_t o = (size_t)(ty * R + i) * out_w;
                 const float *oi = out + (size_t)i * R * n;
-                for (int tx = 0; tx < n; tx++)
-                    for (int j = 0; j < R; j++) line[R * tx + j] = oi[j * n + tx];
+                interleave4(oi, n, line);
                 float *yr = yc + o;
                 const float *rr = rc ? rc + o : NULL;
                 if (rr && residual_first) for (int xx = 0; xx < out_w; xx++) yr[xx] = (line[xx] + b) + rr[xx];
