@@ -178,6 +178,14 @@ void pse_ops_gelu(const float *x, float *y, size_t n) { map4(x, y, n, vgelu); }
 
 // ---- Pooling. ----
 
+// Max of t[x0 … x0+kw) clipped to [0, w) (−∞ when nothing is left); a NaN never wins.
+static inline float window_max(const float *t, int w, int x0, int kw) {
+    const int c0 = x0 < 0 ? 0 : x0, c1 = x0 + kw > w ? w : x0 + kw;
+    float best = -INFINITY;
+    for (int c = c0; c < c1; c++) best = t[c] > best ? t[c] : best;
+    return best;
+}
+
 void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int sw, int pad_t, int pad_l, float *y, int oh,
                        int ow, float *t) {
     for (int oy = 0; oy < oh; oy++) {
@@ -203,14 +211,7 @@ void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int
                 yr[ox] = v > yr[ox] ? v : yr[ox];
             }
         }
-        for (int ox = 0; ox < ow; ox++) {
-            if (ox == lo) ox = hi;  // the inside is done
-            if (ox >= ow) break;
-            const int x0 = ox * sw - pad_l;
-            const int c0 = x0 < 0 ? 0 : x0, c1 = x0 + kw > w ? w : x0 + kw;
-            float best = -INFINITY;
-            for (int c = c0; c < c1; c++) best = t[c] > best ? t[c] : best;
-            yr[ox] = best;
-        }
+        for (int ox = 0; ox < lo; ox++) yr[ox] = window_max(t, w, ox * sw - pad_l, kw);
+        for (int ox = hi; ox < ow; ox++) yr[ox] = window_max(t, w, ox * sw - pad_l, kw);
     }
 }

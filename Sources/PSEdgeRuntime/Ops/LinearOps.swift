@@ -65,6 +65,9 @@ struct ConvKernel: Kernel {
     /// The weights are stored in 16-row panels (`weight_layout` = rows16, RowPanelWeights): multiplied by
     /// pse_sconv_rows.
     var rowPanels = false
+    /// Row-panel weights expanded back to row-major once, at plan time, for CPUs without a vector panel GEMM
+    /// (their convolutions go through BLAS).
+    var unpackedWeights: Storage? = nil
 
     static func make(_ ctx: KernelContext) throws -> Kernel {
         try ctx.requireInputs(2...3)
@@ -125,6 +128,16 @@ struct ConvKernel: Kernel {
         var kernel = ConvKernel(n: n, c: c, h: h, w: w, m: m, groups: groups, g: geo, oh: oh, ow: ow,
                                 outputTypes: [TensorType(.float32, static: outShape)])
         kernel.rowPanels = !layout.isEmpty
+        if kernel.rowPanels && ctx.optionalConstant(1) == nil {
+            throw PSEdgeError.unsupported("\(ctx.label): weight_layout \(layout) needs constant weights")
+        }
+        if kernel.rowPanels && !panelKernel, let wt = ctx.optionalConstant(1) {
+            let k = ws.dropFirst().reduce(1, *)
+            let unpacked = Storage(byteCount: m * k * 4)
+            let src = wt.pointer(Float.self), dst = unpacked.base.assumingMemoryBound(to: Float.self)
+            for r in 0..<m { for kk in 0..<k { dst[r * k + kk] = src[(r / 16) * k * 16 + kk * 16 + r % 16] } }
+            kernel.unpackedWeights = unpacked
+        }
         return kernel
     }
 
@@ -152,11 +165,9 @@ struct ConvKernel: Kernel {
         let k = cg * g.kh * g.kw
         let plane = oh * ow
         if rowPanels {
-            if Self.panelKernel { return panels(x, wt, bias, residual, y, pool) }
-            // No vector panel GEMM on this CPU (ARM): unpack the panels into row-major weights for BLAS, per run.
-            let unpacked = pool.scratch(floats: m * k)
-            for r in 0..<m { for kk in 0..<k { unpacked[r * k + kk] = wt[(r / 16) * k * 16 + kk * 16 + r % 16] } }
-            wt = unpacked
+            // The rows form runs on any sconv path (scalar too); BLAS takes the weights unpacked at plan time.
+            guard let unpacked = unpackedWeights else { return panels(x, wt, bias, residual, y, pool) }
+            wt = unpacked.base.assumingMemoryBound(to: Float.self)
         }
         if cg == 1 && mg == 1 {
             depthwise(x, wt, bias, residual, y, pool)

@@ -56,7 +56,7 @@ struct WinogradConvKernel: Kernel {
                                   outputTypes: [TensorType(.float32, static: out)])
     }
 
-    static let tileRows = 32, tileCols = 256
+    static let tileRows = ConvKernel.tileRows, tileCols = ConvKernel.tileCols
     static var panelKernel: Bool { ConvKernel.panelKernel }
 
     func run(inputs: [Tensor?], outputs: [Tensor], pool: ThreadPool) {
