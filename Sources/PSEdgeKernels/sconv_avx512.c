@@ -10,7 +10,7 @@
 // R rows × Q panels starting at row 0 of a and panel 0 of bp; `cols` valid columns in total (≤ 16·Q).
 #define DEFINE_TILE(R, Q)                                                                                                   \
     AVX512 static void tile_##R##x##Q(int k, const float *a, int lda, const float *bp, int ldb, size_t pstride, const float *bias, \
-                                      const float *res, int ldres, int relu, int residual_first, float *c, int ldc, int cols) { \
+                                      const float *res, int ldres, int relu, int residual_first, float *c, int ldc, int cols, const float *next) { \
         __m512 acc[R][Q];                                                                                                   \
         for (int r = 0; r < R; r++) {                                                                                       \
             const __m512 b0 = _mm512_set1_ps(bias ? bias[r] : 0.0f);                                                         \
@@ -21,8 +21,16 @@
             const int left = cols - 16 * q;                                                                                 \
             in[q] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);                         \
         }                                                                                                                   \
+        /* The tile's output and residual lines are requested now and arrive while it sums. */                             \
+        for (int r = 0; r < R; r++)                                                                                         \
+            for (int q = 0; q < Q; q++) {                                                                                   \
+                _mm_prefetch((const char *)(c + (size_t)r * ldc + 16 * q), _MM_HINT_T0);                                    \
+                if (res) _mm_prefetch((const char *)(res + (size_t)r * ldres + 16 * q), _MM_HINT_T0);                      \
+            }                                                                                                               \
         for (int kk = 0; kk < k; kk++) {                                                                                    \
             __m512 b[Q];                                                                                                    \
+            if (next)                                                                                                       \
+                for (int q = 0; q < Q; q++) _mm_prefetch((const char *)(next + q * pstride + (size_t)kk * ldb), _MM_HINT_T0); \
             for (int q = 0; q < Q; q++) b[q] = _mm512_maskz_loadu_ps(in[q], bp + q * pstride + (size_t)kk * ldb);          \
             for (int r = 0; r < R; r++) {                                                                                   \
                 const __m512 av = _mm512_set1_ps(a[(size_t)r * lda + kk]);                                                  \
@@ -59,12 +67,16 @@ AVX512 void pse_sconv_gemm_avx512(PSE_SCONV_PARAMS) {
         const int cols = n - j < 32 ? n - j : 32;
         const float *b = bp + (size_t)(j / PSE_SCONV_PANEL) * pstride;
         const float *rj = res ? res + j : NULL;
+        // The first row group also requests the next column group's activations (strided rows when read in place,
+        // which the hardware prefetcher does not follow); the later row groups find this group's in cache.
+        const float *next = j + 32 < n ? b + 2 * pstride : NULL;
         int r = 0;
         // The last panel alone when 16 columns or fewer are left (the next panel may not exist).
 #define RUN(R, Q)                                                                                                           \
         for (; r + R <= m; r += R)                                                                                          \
             tile_##R##x##Q(k, a + (size_t)r * lda, lda, b, ldb, pstride, bias ? bias + r : NULL,                            \
-                           rj ? rj + (size_t)r * ldres : NULL, ldres, relu, residual_first, c + (size_t)r * ldc + j, ldc, cols);
+                           rj ? rj + (size_t)r * ldres : NULL, ldres, relu, residual_first, c + (size_t)r * ldc + j, ldc, cols, \
+                           r == 0 ? next : NULL);
         if (cols > 16) { RUN(8, 2) RUN(4, 2) RUN(2, 2) RUN(1, 2) }
         else { RUN(8, 1) RUN(4, 1) RUN(2, 1) RUN(1, 1) }
 #undef RUN

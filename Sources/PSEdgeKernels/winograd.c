@@ -4,11 +4,14 @@
 // A 6×6 input patch d gives 36 products per (output, input) channel pair instead of 144 for its 4×4 outputs:
 //   U = G g Gᵀ (weights, once at convert time),  V = Bᵀ d B (inputs),  M[ξ] = Σ_c U[ξ][m][c] · V[ξ][c][t],
 //   y = Aᵀ M A (outputs).
-// The 36 sums are ordinary GEMMs (pse_sconv_gemm or BLAS); this file has the transforms. It is portable C compiled
-// once, so every GEMM path sees the same V and every output is finished the same way: a Winograd convolution is
-// bit-exact across kernel paths whenever its GEMM is. (The SSE transposes below only move values.)
+// The 36 sums are ordinary GEMMs (pse_sconv_gemm or BLAS); this file has the transforms as portable C and chooses
+// between them and winograd_avx512.c's, which compute every value with the same operations in the same order (no
+// fused multiply-adds on either): every GEMM path sees the same V and every output is finished the same way, so a
+// Winograd convolution is bit-exact across kernel paths whenever its GEMM is. (The SSE transposes only move values.)
+#include "kernel_dispatch.h"
 #include "psedge_kernels_ops.h"
 #include "sconv_impl.h"
+#include "winograd_impl.h"
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -101,7 +104,7 @@ void pse_winograd_f43_weights(const float *w, int m, int c, float *u) {
     }
 }
 
-void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels, int height, int width, int pad_t, int pad_l,
+void pse_winograd_f43_input_portable(const float *x, int c_begin, int c_end, int channels, int height, int width, int pad_t, int pad_l,
                             int ty_begin, int ty_end, int tiles_w, float *v) {
     // One band of 6 input rows at a time, stored by phase: row k, phase p, column q holds x = 4q + p (4 phases of
     // tiles_w + 1 columns), so the k-th input of tile tx along a row is phase k % 4 at column tx + k / 4: every
@@ -146,7 +149,7 @@ void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels
     free(band);
 }
 
-void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channels_out, int ty_begin, int ty_end, int tiles_w,
+void pse_winograd_f43_output_portable(const float *mm, int m_begin, int m_end, int channels_out, int ty_begin, int ty_end, int tiles_w,
                              int out_h, int out_w, const float *bias, const float *res, int relu, int residual_first, float *y) {
     size_t tiles = (size_t)(ty_end - ty_begin) * tiles_w, point = (size_t)channels_out * tiles;
     int n = tiles_w;
@@ -189,4 +192,28 @@ void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channe
         }
     }
     free(buf);
+}
+
+// ---- Run-time choice of the transforms (CPU features; PSEDGE_WINOGRAD_KERNEL overrides). ----
+
+static const pse_impl impls[] = {
+#if defined(__x86_64__)
+    {"avx512", PSE_CPU_AVX512F, {(pse_entry)pse_winograd_f43_input_avx512, (pse_entry)pse_winograd_f43_output_avx512}},
+#endif
+    {"portable", 0, {(pse_entry)pse_winograd_f43_input_portable, (pse_entry)pse_winograd_f43_output_portable}},
+};
+static pse_dispatcher dispatcher = PSE_DISPATCHER("PSEDGE_WINOGRAD_KERNEL", impls);
+
+int pse_winograd_kernel_select(const char *name) { return pse_dispatch_select(&dispatcher, name); }
+
+const char *pse_winograd_kernel_name(void) { return pse_dispatch_chosen(&dispatcher)->name; }
+
+void pse_winograd_f43_input(PSE_WINOGRAD_INPUT_PARAMS) {
+    ((pse_winograd_input_fn)pse_dispatch_chosen(&dispatcher)->entries[0])(x, c_begin, c_end, channels, height, width, pad_t, pad_l,
+                                                                          ty_begin, ty_end, tiles_w, v);
+}
+
+void pse_winograd_f43_output(PSE_WINOGRAD_OUTPUT_PARAMS) {
+    ((pse_winograd_output_fn)pse_dispatch_chosen(&dispatcher)->entries[1])(mm, m_begin, m_end, channels_out, ty_begin, ty_end, tiles_w,
+                                                                           out_h, out_w, bias, res, relu, residual_first, y);
 }

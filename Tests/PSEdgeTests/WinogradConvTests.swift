@@ -6,11 +6,13 @@ import XCTest
 
 /// psedge.WinogradConv (F(4×4, 3×3), winograd.c) and the converter pass that emits it: the rewritten convolution
 /// matches a double-precision direct convolution with the same epilogue, equals itself bit for bit on every GEMM
-/// path and thread count, and only eligible convolutions are rewritten.
+/// path, transform path and thread count, and only eligible convolutions are rewritten.
 final class WinogradConvTests: XCTestCase {
     override func tearDown() {
         for path in [ProcessInfo.processInfo.environment["PSEDGE_SCONV_KERNEL"] ?? "avx512", "avx2", "scalar"]
         where pse_sconv_kernel_select(path) != 0 { break }
+        for path in [ProcessInfo.processInfo.environment["PSEDGE_WINOGRAD_KERNEL"] ?? "avx512", "portable"]
+        where pse_winograd_kernel_select(path) != 0 { break }
     }
 
     struct Case {
@@ -92,6 +94,8 @@ final class WinogradConvTests: XCTestCase {
             Case(c: 20, m: 18, h: 19, w: 14, pads: [0, 2, 1, 0], bias: false, residual: true, first: false, activation: "relu"),
             Case(c: 24, m: 40, h: 13, w: 21, pads: [2, 0, 0, 2], bias: true, residual: true, first: false, activation: "silu"),
             Case(c: 16, m: 16, h: 18, w: 18, pads: [0, 0, 0, 0], bias: false, residual: false, first: false, activation: "none"),
+            // Rows of more than 16 tiles (the AVX-512 transforms cut them into 16-tile pieces).
+            Case(c: 16, m: 17, h: 9, w: 70, pads: [1, 1, 1, 1], bias: true, residual: true, first: false, activation: "relu"),
         ]
         var rng = SeededRandom(seed: 77)
         for _ in 0..<4 {
@@ -100,6 +104,7 @@ final class WinogradConvTests: XCTestCase {
                               first: rng.next() % 2 == 0, activation: ["none", "relu", "silu"][Int(rng.next() % 3)]))
         }
         let paths = [String](["scalar", "avx2", "avx512"]).filter { pse_sconv_kernel_select($0) != 0 }
+        let transforms = [String](["portable", "avx512"]).filter { pse_winograd_kernel_select($0) != 0 }
         for (i, cs) in cases.enumerated() {
             let (g, feeds) = convGraph(cs, seed: UInt64(100 + i))
             let w = winograd(g)
@@ -110,10 +115,11 @@ final class WinogradConvTests: XCTestCase {
             var first: [Float]? = nil
             for path in paths {
                 XCTAssertEqual(pse_sconv_kernel_select(path), 1)
-                for threads in [1, 2] {
+                for (threads, transform) in [1, 2].flatMap({ t in transforms.map { (t, $0) } }) {
+                    XCTAssertEqual(pse_winograd_kernel_select(transform), 1)
                     let y = try Plan(graph: w, threads: threads).run(feeds)["y"]!.floats
                     if let first {
-                        XCTAssertEqual(y, first, "\(cs): \(path) on \(threads) threads differs from scalar on 1")
+                        XCTAssertEqual(y, first, "\(cs): \(path) GEMM, \(transform) transforms on \(threads) threads differ from scalar, portable on 1")
                     } else {
                         first = y
                         // F(4×4, 3×3) in fp32: errors a few times those of the direct sum, relative to the terms' size.

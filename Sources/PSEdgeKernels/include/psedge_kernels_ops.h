@@ -104,6 +104,10 @@ void pse_winograd_f43_input(const float *x, int c_begin, int c_end, int channels
 /// pse_sconv_gemm does (res may be NULL; y and res are whole planes).
 void pse_winograd_f43_output(const float *mm, int m_begin, int m_end, int channels_out, int ty_begin, int ty_end, int tiles_w,
                              int out_h, int out_w, const float *bias, const float *res, int relu, int residual_first, float *y);
+/// The transforms' implementation: "avx512" or "portable" (same bits; PSEDGE_WINOGRAD_KERNEL forces one). Returns 0 if
+/// this CPU cannot run `name`.
+int pse_winograd_kernel_select(const char *name);
+const char *pse_winograd_kernel_name(void);
 
 #ifdef __cplusplus
 }
