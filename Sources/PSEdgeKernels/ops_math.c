@@ -1,5 +1,7 @@
 // Vectorized helpers for softmax and normalization. Written with the GCC/clang vector extension so the
 // same source compiles to SSE on x86 and NEON on ARM; tails use scalar code.
+#include "kernel_dispatch.h"
+#include "maxpool_impl.h"
 #include "psedge_kernels_ops.h"
 #include <math.h>
 #include <stdint.h>
@@ -178,16 +180,7 @@ void pse_ops_gelu(const float *x, float *y, size_t n) { map4(x, y, n, vgelu); }
 
 // ---- Pooling. ----
 
-// Max of t[x0 … x0+kw) clipped to [0, w) (−∞ when nothing is left); a NaN never wins.
-static inline float window_max(const float *t, int w, int x0, int kw) {
-    const int c0 = x0 < 0 ? 0 : x0, c1 = x0 + kw > w ? w : x0 + kw;
-    float best = -INFINITY;
-    for (int c = c0; c < c1; c++) best = t[c] > best ? t[c] : best;
-    return best;
-}
-
-void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int sw, int pad_t, int pad_l, float *y, int oh,
-                       int ow, float *t) {
+void pse_maxpool2d_f32_portable(PSE_MAXPOOL_PARAMS) {
     for (int oy = 0; oy < oh; oy++) {
         const int y0 = oy * sh - pad_t;
         const int r0 = y0 < 0 ? 0 : y0, r1 = y0 + kh > h ? h : y0 + kh;
@@ -200,9 +193,8 @@ void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int
         float *yr = y + (size_t)oy * ow;
         // Windows wholly inside the row, [lo, hi): one pass per window column, each a strided loop that vectorizes
         // (max is exact and a NaN never wins, so the order of the comparisons does not matter).
-        int lo = (pad_l + sw - 1) / sw, hi = w - kw + pad_l < 0 ? 0 : (w - kw + pad_l) / sw + 1;
-        if (hi > ow) hi = ow;
-        if (lo > hi) lo = hi;
+        int lo, hi;
+        pse_maxpool_inside(w, kw, sw, pad_l, ow, &lo, &hi);
         for (int ox = lo; ox < hi; ox++) yr[ox] = -INFINITY;
         for (int c = 0; c < kw; c++) {
             const float *tc = t + c - pad_l;
@@ -211,7 +203,21 @@ void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int
                 yr[ox] = v > yr[ox] ? v : yr[ox];
             }
         }
-        for (int ox = 0; ox < lo; ox++) yr[ox] = window_max(t, w, ox * sw - pad_l, kw);
-        for (int ox = hi; ox < ow; ox++) yr[ox] = window_max(t, w, ox * sw - pad_l, kw);
+        for (int ox = 0; ox < lo; ox++) yr[ox] = pse_window_max(t, w, ox * sw - pad_l, kw);
+        for (int ox = hi; ox < ow; ox++) yr[ox] = pse_window_max(t, w, ox * sw - pad_l, kw);
     }
+}
+
+static const pse_impl maxpool_impls[] = {
+#if defined(__x86_64__)
+    {"avx512", PSE_CPU_AVX512F, {(pse_entry)pse_maxpool2d_f32_avx512}},
+#endif
+    {"portable", 0, {(pse_entry)pse_maxpool2d_f32_portable}},
+};
+static pse_dispatcher maxpool_dispatcher = PSE_DISPATCHER("PSEDGE_MAXPOOL_KERNEL", maxpool_impls);
+
+int pse_maxpool_kernel_select(const char *name) { return pse_dispatch_select(&maxpool_dispatcher, name); }
+
+void pse_maxpool2d_f32(PSE_MAXPOOL_PARAMS) {
+    ((pse_maxpool_fn)pse_dispatch_chosen(&maxpool_dispatcher)->entries[0])(x, h, w, kh, kw, sh, sw, pad_t, pad_l, y, oh, ow, t);
 }

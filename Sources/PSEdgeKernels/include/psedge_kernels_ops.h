@@ -34,6 +34,8 @@ void pse_ops_gelu(const float *x, float *y, size_t n);
 /// scratch), then the window along them; padding and NaN never win, an all-padding window gives −∞.
 void pse_maxpool2d_f32(const float *x, int h, int w, int kh, int kw, int sh, int sw, int pad_t, int pad_l, float *y, int oh,
                        int ow, float *t);
+/// Its implementation: "avx512" or "portable" (same bits; PSEDGE_MAXPOOL_KERNEL forces one). 0 if this CPU cannot run it.
+int pse_maxpool_kernel_select(const char *name);
 
 /// Mean and biased variance of x[0..n) (two passes).
 void pse_ops_mean_var(const float *x, size_t n, float *mean, float *var);
