@@ -5,7 +5,7 @@
 #include "sconv_impl.h"
 #include <immintrin.h>
 
-#define AVX512 __attribute__((target("avx512f")))
+#define AVX512 __attribute__((target("avx512f,prfchw")))
 
 // R rows × Q panels starting at row 0 of a and panel 0 of bp; `cols` valid columns in total (≤ 16·Q).
 #define DEFINE_TILE(R, Q)                                                                                                   \
@@ -24,7 +24,7 @@
         /* The tile's output and residual lines are requested now and arrive while it sums. */                             \
         for (int r = 0; r < R; r++)                                                                                         \
             for (int q = 0; q < Q; q++) {                                                                                   \
-                _mm_prefetch((const char *)(c + (size_t)r * ldc + 16 * q), _MM_HINT_T0);                                    \
+                __builtin_prefetch(c + (size_t)r * ldc + 16 * q, 1, 3);                                                   \
                 if (res) _mm_prefetch((const char *)(res + (size_t)r * ldres + 16 * q), _MM_HINT_T0);                      \
             }                                                                                                               \
         for (int kk = 0; kk < k; kk++) {                                                                                    \
