@@ -7,12 +7,19 @@ public final class ThreadPool: @unchecked Sendable {
     public let threads: Int
 
     public init(threads: Int) {
-        let n = max(1, threads)
+        let pool = pse_pool_create(Int32(max(1, threads)))
+        let n = Int(pse_pool_threads(pool))  // fewer if threads could not be started
+        self.pool = pool
         self.threads = n
-        self.pool = pse_pool_create(Int32(n))
+        self.ownScratch = UnsafeMutablePointer<Storage>.allocate(capacity: n)
+        for t in 0..<n { (ownScratch + t).initialize(to: Storage(byteCount: 0)) }
     }
 
-    deinit { pse_pool_destroy(pool) }
+    deinit {
+        pse_pool_destroy(pool)
+        ownScratch.deinitialize(count: threads)
+        ownScratch.deallocate()
+    }
 
     /// Runs body(i) for i in 0..<count across the pool.
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
@@ -25,6 +32,20 @@ public final class ThreadPool: @unchecked Sendable {
             var box = escaping
             withUnsafeMutablePointer(to: &box) { ptr in
                 pse_pool_parallel_for(pool, count, { ctx, i in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, ptr)
+            }
+        }
+    }
+
+    /// Runs body(t) once on each thread t in 0..<threads (the caller is 0): the same share of work lands on the same
+    /// core every time.
+    public func perThread(_ body: (Int) -> Void) {
+        if threads == 1 { body(0); return }
+        withoutActuallyEscaping(body) { escaping in
+            var box = escaping
+            withUnsafeMutablePointer(to: &box) { ptr in
+                pse_pool_parallel_threads(pool, { ctx, i in
                     ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
                 }, ptr)
             }
@@ -67,6 +88,26 @@ public final class ThreadPool: @unchecked Sendable {
     public static let serial = ThreadPool(threads: 1)
 
     private var scratchStorage = Storage(byteCount: 0)
+    /// One workspace per thread, each touched only by its own thread (see `threadScratch`).
+    private let ownScratch: UnsafeMutablePointer<Storage>
+
+    /// 64-byte-aligned regions of thread t's own workspace, for use inside `perThread` by thread t only: the memory
+    /// is written and read by one core, so writing it never has to take lines back from the other core's cache
+    /// (which costs more than the write itself when the two cores are far apart). Valid until t's next call.
+    public func threadScratch(_ t: Int, bytes sizes: [Int]) -> [UnsafeMutableRawPointer] {
+        precondition(t >= 0 && t < threads)
+        let aligned = sizes.map { ($0 + 63) / 64 * 64 }
+        let total = aligned.reduce(0, +)
+        if ownScratch[t].byteCount < total {
+            ownScratch[t] = Storage(byteCount: 0)
+            ownScratch[t] = Storage(byteCount: total)
+        }
+        var offset = 0
+        return aligned.map { size in
+            defer { offset += size }
+            return ownScratch[t].base + offset
+        }
+    }
 
     /// Temporary float workspace shared by the kernels of one plan (they run one at a time).
     /// Valid until the next call; grows on demand.

@@ -19,6 +19,9 @@ void pse_pool_destroy(pse_pool *pool);
 int pse_pool_threads(const pse_pool *pool);
 /// Calls fn(ctx, i) for every i in [0, count), spread over the pool; returns when all are done.
 void pse_pool_parallel_for(pse_pool *pool, size_t count, pse_task_fn fn, void *ctx);
+/// Runs fn(ctx, t) once on each thread t of the pool (the caller is thread 0): work split this way goes to the same
+/// core every time, so data a core wrote in one call is where the same core looks for it in the next.
+void pse_pool_parallel_threads(pse_pool *pool, pse_task_fn fn, void *ctx);
 
 // ---- CPU features and BLAS. ----
 typedef struct {

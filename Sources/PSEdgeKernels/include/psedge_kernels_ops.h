@@ -75,6 +75,10 @@ void pse_sconv_pack(const float *img, int channels, int height, int width, int k
 /// its GEMM. `row` is scratch for (oy1 − oy0)·out_w floats.
 void pse_sconv_pack_band(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
                          int sw, int dh, int dw, int out_w, int oy0, int oy1, float *panels, float *row);
+/// The same for output columns [c0, c1) (c = oy·out_w + ox; c1 − c0 columns in the panels). `row` is scratch for the
+/// whole output rows the columns touch (at most c1 − c0 + 2·out_w floats).
+void pse_sconv_pack_cols(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
+                         int sw, int dh, int dw, int out_w, int c0, int c1, float *panels, float *row);
 /// c[m×n] (row stride ldc) = a[m×k] (weights, row stride lda) × B, B[kk][j] = bp[(j/16)·pstride + kk·ldb + j%16]
 /// (packed panels: ldb = 16, pstride = k·16; a row-major [k][ldb] matrix read in place: pstride = 16), each element
 /// started at bias[r] (bias may be NULL) and summed with fused multiply-adds in k order; then + res (row stride

@@ -214,6 +214,9 @@ struct ConvKernel: Kernel {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
         let direct = g.isPointwise
+        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + 15) / 16 >= 2 * pool.threads {
+            return ownColumns(x, wt, bias, residual, y, pool)
+        }
         if !direct, let bandRows = bandRows(k: k, pool: pool) {
             return banded(x, wt, bias, residual, y, pool, bandRows: bandRows)
         }
@@ -236,6 +239,27 @@ struct ConvKernel: Kernel {
                 let source = direct ? UnsafePointer(xin) : UnsafePointer(panels)
                 let first0 = b * m + gi * mg  // this group's first output row (image b)
                 let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
+                if direct, Self.fixedShares, pool.threads > 1, (plane + 15) / 16 >= 4 * pool.threads {
+                    // Fixed column shares: a thread reads and writes the same pixels of every tensor of this size each
+                    // time (the Winograd convolutions split the same way), so activations mostly stay with one core.
+                    let panelCount = (plane + 15) / 16, threads = pool.threads
+                    pool.perThread { t in
+                        let c0 = panelCount * t / threads * 16, c1 = min(plane, panelCount * (t + 1) / threads * 16)
+                        for cb in stride(from: c0, to: c1, by: Self.tileCols) {
+                            let nc = min(Self.tileCols, c1 - cb)
+                            for r0 in stride(from: 0, to: mg, by: Self.tileRows) {
+                                let nr = min(Self.tileRows, mg - r0)
+                                let o = y + (first0 + r0) * plane + cb
+                                let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + cb) }
+                                multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, source + (cb / 16) * pstride, ldb: ldb,
+                                         pstride: pstride, bias: bg.map { UnsafePointer($0 + r0) },
+                                         residual: epilogue.residualInC ? res : nil, ldres: plane, relu: relu, first: first, o, ldc: plane)
+                                epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
+                            }
+                        }
+                    }
+                    continue
+                }
                 pool.parallelTiles(rows: mg, cols: plane, tileRows: Self.tileRows, tileCols: Self.tileCols) { r0, nr, c0, nc, _ in
                     let o = y + (first0 + r0) * plane + c0
                     let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + c0) }
@@ -303,6 +327,53 @@ struct ConvKernel: Kernel {
                         multiply(r0: 0, rows: mg, cols: nc, k: k, weights: wg, buf, ldb: 16, pstride: k * 16, bias: bg,
                                  residual: epilogue.residualInC ? res : nil, ldres: plane, relu: relu, first: first, o, ldc: plane)
                         epilogue.finishTile(o, rows: mg, cols: nc, ld: plane, residual: res)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fixed column shares per thread for convolutions with enough columns (`ownColumns`, and the 1×1 path in
+    /// `panels`). Tests turn it off to compare with the shared split; results are identical either way.
+    static var fixedShares = true
+    /// Columns per packed band in `ownColumns` (a band's panels stay in L2 until its products are done).
+    static let ownBandColumns = 256
+
+    /// Convolutions that need packing, on several threads: each thread takes a fixed share of the output columns
+    /// (whole 16-column panels), packs them band by band into a buffer of its own and multiplies each band by all
+    /// filters at once. Packed data never crosses to the other core, and a thread's buffer is only ever written by
+    /// that thread (rewriting lines another core holds costs several times the write on this host; BENCHMARKS.md).
+    /// Same sums as `panels`, so the same results.
+    private func ownColumns(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
+                            _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
+        let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow, threads = pool.threads
+        let panelCount = (plane + 15) / 16, band = Self.ownBandColumns
+        let packedBytes = pse_sconv_packed_floats(Int32(k), Int32(band)) * 4, rowBytes = (band + 2 * ow) * 4
+        let g = self.g, epilogue = self.epilogue, (h, w, ow) = (self.h, self.w, self.ow)
+        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        for b in 0..<n {
+            for gi in 0..<groups {
+                let xin = x + (b * c + gi * cg) * h * w
+                let first0 = b * m + gi * mg
+                let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
+                pool.perThread { t in
+                    let c0 = panelCount * t / threads * 16, c1 = min(plane, panelCount * (t + 1) / threads * 16)
+                    guard c0 < c1 else { return }
+                    let own = pool.threadScratch(t, bytes: [packedBytes, rowBytes])
+                    let buf = own[0].assumingMemoryBound(to: Float.self), row = own[1].assumingMemoryBound(to: Float.self)
+                    for cb in stride(from: c0, to: c1, by: band) {
+                        let nc = min(band, c1 - cb)
+                        pse_sconv_pack_cols(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                            Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(ow), Int32(cb), Int32(cb + nc), buf, row)
+                        for r0 in stride(from: 0, to: mg, by: Self.tileRows) {
+                            let nr = min(Self.tileRows, mg - r0)
+                            let o = y + (first0 + r0) * plane + cb
+                            let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + cb) }
+                            multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, buf, ldb: 16, pstride: k * 16,
+                                     bias: bg.map { UnsafePointer($0 + r0) }, residual: epilogue.residualInC ? res : nil, ldres: plane,
+                                     relu: relu, first: first, o, ldc: plane)
+                            epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
+                        }
                     }
                 }
             }

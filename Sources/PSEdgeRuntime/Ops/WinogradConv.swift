@@ -67,7 +67,55 @@ struct WinogradConvKernel: Kernel {
         let plane = oh * ow
         for b in 0..<n {
             let xb = x + b * c * h * w, yb = y + b * m * plane, rb = residual.map { $0 + b * m * plane }
-            runPhases(xb, u, bias, rb, yb, pool)
+            if Self.panelKernel, let rows = tileRowsPerThread(pool) {
+                runByTiles(xb, u, bias, rb, yb, pool, tileRows: rows)
+            } else {
+                runPhases(xb, u, bias, rb, yb, pool)
+            }
+        }
+    }
+
+    /// Rows of tiles per thread when each thread can take a band of whole tile rows with at least a full 16-column
+    /// panel of tiles (ResNet's 56×56 and 28×28 stages; its 14×14 stage has 4 tiles a row and 16 in all), or nil.
+    private func tileRowsPerThread(_ pool: ThreadPool) -> Int? {
+        guard pool.threads > 1 else { return nil }
+        let rows = (tilesH + pool.threads - 1) / pool.threads, last = tilesH - rows * (pool.threads - 1)
+        return last > 0 && last * tilesW >= 16 && Self.byTiles ? rows : nil
+    }
+    /// Tests turn the split by tile rows off to compare with the phase-by-phase one; results are identical.
+    static var byTiles = true
+
+    /// One image split by bands of tile rows, each thread taking one band through all three steps (its inputs
+    /// transformed, its columns of the 36 products, its outputs) in buffers of its own: nothing one core writes is read
+    /// by the other inside the convolution, and the buffers stay with their core from one call to the next. (Phase by
+    /// phase, the transformed inputs and products are written by one core and read by the other, and rewriting lines
+    /// the other core holds costs several times the write itself on this host; see BENCHMARKS.md.) Same sums as
+    /// `runPhases`, so the same results.
+    private func runByTiles(_ x: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                            _ res: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool, tileRows: Int) {
+        let (c, m, h, w, oh, ow) = (self.c, self.m, self.h, self.w, self.oh, self.ow)
+        let (tilesH, tilesW, padT, padL) = (self.tilesH, self.tilesW, self.padT, self.padL)
+        let plane = oh * ow
+        let epilogue = self.epilogue, (relu, first) = reluFlags
+        pool.perThread { t in
+            let ty0 = t * tileRows, ty1 = min(tilesH, ty0 + tileRows)
+            guard ty0 < ty1 else { return }
+            let tiles = (ty1 - ty0) * tilesW
+            let own = pool.threadScratch(t, bytes: [36 * c * tiles * 4, 36 * m * tiles * 4])
+            let v = own[0].assumingMemoryBound(to: Float.self), mm = own[1].assumingMemoryBound(to: Float.self)
+            pse_winograd_f43_input(x, 0, Int32(c), Int32(c), Int32(h), Int32(w), Int32(padT), Int32(padL), Int32(ty0), Int32(ty1),
+                                   Int32(tilesW), v)
+            for xi in 0..<36 {
+                for c0 in stride(from: 0, to: tiles, by: Self.tileCols) {
+                    let nc = min(Self.tileCols, tiles - c0)
+                    pse_sconv_gemm(Int32(m), Int32(nc), Int32(c), u + xi * m * c, Int32(c), v + xi * c * tiles + c0, Int32(tiles), 16,
+                                   nil, nil, 0, 0, 0, mm + xi * m * tiles + c0, Int32(tiles))
+                }
+            }
+            pse_winograd_f43_output(mm, 0, Int32(m), Int32(m), Int32(ty0), Int32(ty1), Int32(tilesW), Int32(oh), Int32(ow),
+                                    bias, epilogue.residualInC ? res : nil, relu, first, y)
+            let oy0 = ty0 * 4, oy1 = min(oh, ty1 * 4)
+            epilogue.finishTile(y + oy0 * ow, rows: m, cols: (oy1 - oy0) * ow, ld: plane, residual: res.map { $0 + oy0 * ow })
         }
     }
 

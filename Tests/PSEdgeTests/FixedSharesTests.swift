@@ -1,0 +1,60 @@
+import PSEdgeIR
+import PSEdgePasses
+@testable import PSEdgeRuntime
+import XCTest
+
+/// Convolutions split across threads in fixed shares (each thread its own columns and its own packing buffers;
+/// Winograd by bands of tile rows) give exactly the results of the shared split and of one thread.
+final class FixedSharesTests: XCTestCase {
+    override func tearDown() {
+        ConvKernel.fixedShares = true
+        WinogradConvKernel.byTiles = true
+    }
+
+    /// One FusedConv with bias, a residual and ReLU.
+    func conv(c: Int, m: Int, h: Int, w: Int, kernel: Int, stride: Int, pad: Int, residualFirst: Bool, seed: UInt64) -> (Graph, [String: Tensor]) {
+        var rng = SeededRandom(seed: seed)
+        let oh = (h + 2 * pad - kernel) / stride + 1, ow = (w + 2 * pad - kernel) / stride + 1
+        let out = [1, m, oh, ow]
+        let inits = ["w": Tensor((0..<(m * c * kernel * kernel)).map { _ in rng.float(-0.3, 0.3) }, shape: [m, c, kernel, kernel]),
+                     "b": Tensor((0..<m).map { _ in rng.float(-1, 1) }, shape: [m])]
+        let node = Node(name: "conv", opType: "FusedConv", domain: "psedge", inputs: ["x", "w", "b", "r"], outputs: ["y"],
+                        attributes: ["kernel_shape": .ints([kernel, kernel]), "strides": .ints([stride, stride]),
+                                     "pads": .ints([pad, pad, pad, pad]), "activation": .string("relu"),
+                                     "residual_before_activation": .int(residualFirst ? 1 : 0)])
+        let g = Graph(nodes: [node],
+                      inputs: [ValueInfo(name: "x", type: TensorType(.float32, static: [1, c, h, w])),
+                               ValueInfo(name: "r", type: TensorType(.float32, static: out))],
+                      outputs: [ValueInfo(name: "y", type: TensorType(.float32, static: out))],
+                      initializers: inits, valueTypes: ["y": TensorType(.float32, static: out)], opsets: ["": 17])
+        let feeds = ["x": Tensor((0..<(c * h * w)).map { _ in rng.float(-2, 2) }, shape: [1, c, h, w]),
+                     "r": Tensor((0..<(m * oh * ow)).map { _ in rng.float(-2, 2) }, shape: out)]
+        return (g, feeds)
+    }
+
+    func testFixedSharesEqualTheSharedSplitBitForBit() throws {
+        let cases: [(Graph, [String: Tensor], String)] = [
+            { let (g, f) = conv(c: 16, m: 24, h: 30, w: 30, kernel: 3, stride: 2, pad: 1, residualFirst: false, seed: 1); return (g, f, "3×3 stride 2") }(),
+            { let (g, f) = conv(c: 3, m: 16, h: 40, w: 38, kernel: 7, stride: 2, pad: 3, residualFirst: false, seed: 2); return (g, f, "7×7 stem") }(),
+            { let (g, f) = conv(c: 20, m: 40, h: 24, w: 25, kernel: 1, stride: 1, pad: 0, residualFirst: true, seed: 3); return (g, f, "1×1") }(),
+            { let (g, f) = conv(c: 24, m: 20, h: 28, w: 28, kernel: 1, stride: 2, pad: 0, residualFirst: false, seed: 4); return (g, f, "1×1 stride 2") }(),
+        ] + [(28, 1, 5), (58, 0, 6), (27, 1, 7)].map { (size: Int, pad: Int, seed: UInt64) in
+            let (g, f) = conv(c: 16, m: 18, h: size, w: size, kernel: 3, stride: 1, pad: pad, residualFirst: false, seed: seed)
+            var report = PassReport()
+            let w = WinogradConvolution.run(g, report: &report)
+            XCTAssertEqual(w.nodes.map(\.opType), ["WinogradConv"])
+            return (w, f, "Winograd \(size)×\(size)")
+        }
+        for (g, feeds, name) in cases {
+            let one = try Plan(graph: g, threads: 1).run(feeds)["y"]!.floats
+            for threads in [2, 3] {
+                for fixed in [true, false] {
+                    ConvKernel.fixedShares = fixed
+                    WinogradConvKernel.byTiles = fixed
+                    let y = try Plan(graph: g, threads: threads).run(feeds)["y"]!.floats
+                    XCTAssertEqual(y.map(\.bitPattern), one.map(\.bitPattern), "\(name): \(threads) threads, fixed shares \(fixed)")
+                }
+            }
+        }
+    }
+}
