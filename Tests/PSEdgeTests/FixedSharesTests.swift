@@ -3,8 +3,9 @@ import PSEdgePasses
 @testable import PSEdgeRuntime
 import XCTest
 
-/// Convolutions split across threads in fixed shares (each thread its own columns and its own packing buffers;
-/// Winograd by bands of tile rows) give exactly the results of the shared split and of one thread.
+/// Convolutions (and the stem's max pooling) split across threads in fixed shares (each thread its own columns and
+/// its own packing buffers; Winograd by bands of tile rows; pooling by bands of output rows) give exactly the results
+/// of the shared split and of one thread.
 final class FixedSharesTests: XCTestCase {
     override func tearDown() {
         ConvKernel.fixedShares = true
@@ -32,6 +33,18 @@ final class FixedSharesTests: XCTestCase {
         return (g, feeds)
     }
 
+    /// ResNet's stem pooling (3×3, stride 2, pad 1) over 10 planes of 30×31.
+    func maxPool() -> (Graph, [String: Tensor], String) {
+        var rng = SeededRandom(seed: 10)
+        let node = Node(name: "pool", opType: "MaxPool", inputs: ["x"], outputs: ["y"],
+                        attributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
+        let out = [1, 10, 15, 16]
+        let g = Graph(nodes: [node], inputs: [ValueInfo(name: "x", type: TensorType(.float32, static: [1, 10, 30, 31]))],
+                      outputs: [ValueInfo(name: "y", type: TensorType(.float32, static: out))], initializers: [:],
+                      valueTypes: ["y": TensorType(.float32, static: out)], opsets: ["": 17])
+        return (g, ["x": Tensor((0..<(10 * 30 * 31)).map { _ in rng.float(-2, 2) }, shape: [1, 10, 30, 31])], "max pool")
+    }
+
     func testFixedSharesEqualTheSharedSplitBitForBit() throws {
         let cases: [(Graph, [String: Tensor], String)] = [
             { let (g, f) = conv(c: 16, m: 24, h: 30, w: 30, kernel: 3, stride: 2, pad: 1, residualFirst: false, seed: 1); return (g, f, "3×3 stride 2") }(),
@@ -45,7 +58,14 @@ final class FixedSharesTests: XCTestCase {
             XCTAssertEqual(w.nodes.map(\.opType), ["WinogradConv"])
             return (w, f, "Winograd \(size)×\(size)")
         }
-        for (g, feeds, name) in cases {
+        let rows: [(Graph, [String: Tensor], String)] = [(32, 96, 3, 1, 8), (32, 50, 3, 0, 11), (64, 40, 1, 0, 9)].map { (c: Int, m: Int, k: Int, pad: Int, seed: UInt64) in
+            let (g, f) = conv(c: c, m: m, h: 7, w: 7, kernel: k, stride: 1, pad: pad, residualFirst: false, seed: seed)
+            var report = PassReport()
+            let r = RowPanelWeights.run(g, report: &report)
+            XCTAssertNotNil(r.nodes[0].attributes["weight_layout"], "the 7×7 output takes the rows form")
+            return (r, f, "rows form \(k)×\(k) on 7×7")
+        }
+        for (g, feeds, name) in cases + rows + [maxPool()] {
             let one = try Plan(graph: g, threads: 1).run(feeds)["y"]!.floats
             for threads in [2, 3] {
                 for fixed in [true, false] {

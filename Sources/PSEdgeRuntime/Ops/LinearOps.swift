@@ -214,8 +214,11 @@ struct ConvKernel: Kernel {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
         let direct = g.isPointwise
-        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + 15) / 16 >= 2 * pool.threads {
+        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= 2 * pool.threads {
             return ownColumns(x, wt, bias, residual, y, pool)
+        }
+        if !direct, rowPanels, Self.fixedShares, pool.threads > 1, mg >= 32 * pool.threads, groups == 1 {
+            return ownRows(x, wt, bias, residual, y, pool)
         }
         if !direct, let bandRows = bandRows(k: k, pool: pool) {
             return banded(x, wt, bias, residual, y, pool, bandRows: bandRows)
@@ -239,19 +242,19 @@ struct ConvKernel: Kernel {
                 let source = direct ? UnsafePointer(xin) : UnsafePointer(panels)
                 let first0 = b * m + gi * mg  // this group's first output row (image b)
                 let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
-                if direct, Self.fixedShares, pool.threads > 1, (plane + 15) / 16 >= 4 * pool.threads {
+                if direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= 4 * pool.threads {
                     // Fixed column shares: a thread reads and writes the same pixels of every tensor of this size each
                     // time (the Winograd convolutions split the same way), so activations mostly stay with one core.
-                    let panelCount = (plane + 15) / 16, threads = pool.threads
+                    let unit = shareUnit, units = (plane + unit - 1) / unit, threads = pool.threads
                     pool.perThread { t in
-                        let c0 = panelCount * t / threads * 16, c1 = min(plane, panelCount * (t + 1) / threads * 16)
+                        let c0 = units * t / threads * unit, c1 = min(plane, units * (t + 1) / threads * unit)
                         for cb in stride(from: c0, to: c1, by: Self.tileCols) {
                             let nc = min(Self.tileCols, c1 - cb)
                             for r0 in stride(from: 0, to: mg, by: Self.tileRows) {
                                 let nr = min(Self.tileRows, mg - r0)
                                 let o = y + (first0 + r0) * plane + cb
                                 let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + cb) }
-                                multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, source + (cb / 16) * pstride, ldb: ldb,
+                                multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, source + cb, ldb: ldb,
                                          pstride: pstride, bias: bg.map { UnsafePointer($0 + r0) },
                                          residual: epilogue.residualInC ? res : nil, ldres: plane, relu: relu, first: first, o, ldc: plane)
                                 epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
@@ -336,6 +339,40 @@ struct ConvKernel: Kernel {
     /// Fixed column shares per thread for convolutions with enough columns (`ownColumns`, and the 1×1 path in
     /// `panels`). Tests turn it off to compare with the shared split; results are identical either way.
     static var fixedShares = true
+    /// The rows form (outputs of few columns, many filters) on several threads: each thread packs all the columns
+    /// into a buffer of its own (a little repeated work: the columns are few) and multiplies them by its own share of
+    /// the filters, so packed data never crosses to the other core and each weight is read by one thread.
+    private func ownRows(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
+                         _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
+        let k = c * g.kh * g.kw, plane = oh * ow, threads = pool.threads, panelRows = (m + 15) / 16
+        let packedBytes = pse_sconv_packed_floats(Int32(k), Int32(plane)) * 4, rowBytes = plane * 4
+        let g = self.g, epilogue = self.epilogue, (h, w, oh, ow, c, m) = (self.h, self.w, self.oh, self.ow, self.c, self.m)
+        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        for b in 0..<n {
+            let xin = x + b * c * h * w
+            pool.perThread { t in
+                let r0 = panelRows * t / threads * 16, r1 = min(m, panelRows * (t + 1) / threads * 16)
+                guard r0 < r1 else { return }
+                let own = pool.threadScratch(t, bytes: [packedBytes, rowBytes])
+                let buf = own[0].assumingMemoryBound(to: Float.self), row = own[1].assumingMemoryBound(to: Float.self)
+                pse_sconv_pack(xin, Int32(c), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL), Int32(g.sh),
+                               Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), buf, 0, Int32(k), row)
+                for rt in stride(from: r0, to: r1, by: Self.tileRows) {
+                    let nr = min(Self.tileRows, r1 - rt)
+                    let o = y + (b * m + rt) * plane
+                    let res = residual.map { UnsafePointer($0 + (b * m + rt) * plane) }
+                    multiply(r0: rt, rows: nr, cols: plane, k: k, weights: wt, buf, ldb: 16, pstride: k * 16,
+                             bias: bias.map { UnsafePointer($0 + rt) }, residual: epilogue.residualInC ? res : nil, ldres: plane,
+                             relu: relu, first: first, o, ldc: plane)
+                    epilogue.finishTile(o, rows: nr, cols: plane, ld: plane, residual: res)
+                }
+            }
+        }
+    }
+
+    /// Columns are shared out in whole 16-column activation panels, or for the rows form (outputs with few columns,
+    /// where every column counts) in groups of 8, its widest column group.
+    private var shareUnit: Int { rowPanels ? 8 : 16 }
     /// Columns per packed band in `ownColumns` (a band's panels stay in L2 until its products are done).
     static let ownBandColumns = 256
 
@@ -347,7 +384,7 @@ struct ConvKernel: Kernel {
     private func ownColumns(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
                             _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow, threads = pool.threads
-        let panelCount = (plane + 15) / 16, band = Self.ownBandColumns
+        let units = (plane + shareUnit - 1) / shareUnit, unit = shareUnit, band = Self.ownBandColumns
         let packedBytes = pse_sconv_packed_floats(Int32(k), Int32(band)) * 4, rowBytes = (band + 2 * ow) * 4
         let g = self.g, epilogue = self.epilogue, (h, w, ow) = (self.h, self.w, self.ow)
         let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
@@ -357,7 +394,7 @@ struct ConvKernel: Kernel {
                 let first0 = b * m + gi * mg
                 let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
                 pool.perThread { t in
-                    let c0 = panelCount * t / threads * 16, c1 = min(plane, panelCount * (t + 1) / threads * 16)
+                    let c0 = units * t / threads * unit, c1 = min(plane, units * (t + 1) / threads * unit)
                     guard c0 < c1 else { return }
                     let own = pool.threadScratch(t, bytes: [packedBytes, rowBytes])
                     let buf = own[0].assumingMemoryBound(to: Float.self), row = own[1].assumingMemoryBound(to: Float.self)
