@@ -214,7 +214,7 @@ struct ConvKernel: Kernel {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
         let direct = g.isPointwise
-        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= 2 * pool.threads {
+        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= Self.minShareUnits * pool.threads {
             return ownColumns(x, wt, bias, residual, y, pool)
         }
         if !direct, rowPanels, Self.fixedShares, pool.threads > 1, mg >= 32 * pool.threads, groups == 1 {
@@ -242,7 +242,7 @@ struct ConvKernel: Kernel {
                 let source = direct ? UnsafePointer(xin) : UnsafePointer(panels)
                 let first0 = b * m + gi * mg  // this group's first output row (image b)
                 let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
-                if direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= 4 * pool.threads {
+                if direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= Self.minShareUnits * pool.threads {
                     // Fixed column shares: a thread reads and writes the same pixels of every tensor of this size each
                     // time (the Winograd convolutions split the same way), so activations mostly stay with one core.
                     let unit = shareUnit, units = (plane + unit - 1) / unit, threads = pool.threads
@@ -339,6 +339,9 @@ struct ConvKernel: Kernel {
     /// Fixed column shares per thread for convolutions with enough columns (`ownColumns`, and the 1×1 path in
     /// `panels`). Tests turn it off to compare with the shared split; results are identical either way.
     static var fixedShares = true
+    /// Fixed shares only when each thread gets at least this many panels: with fewer (ResNet's 14×14 stage, 13 panels
+    /// for two threads) the uneven split costs more than the shared one loses.
+    static let minShareUnits = 8
     /// The rows form (outputs of few columns, many filters) on several threads: each thread packs all the columns
     /// into a buffer of its own (a little repeated work: the columns are few) and multiplies them by its own share of
     /// the filters, so packed data never crosses to the other core and each weight is read by one thread.
