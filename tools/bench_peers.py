@@ -9,8 +9,9 @@ Measured, each in a fresh process so peak RSS is the engine's own (VmHWM of that
   ort-int8   ONNX Runtime on its static QDQ per-channel int8 model (quantize_static, same calibration set)
   psedge-fp32 / psedge-int8   `psedge bench` on the fp32 / int8 .psm (converted with the same calibration set)
 Engines are interleaved round by round (A B C D, A B C D, …) so background load hits all of them alike; the
-table reports, per engine, the median of the per-round medians, and ratios against ORT; the JSON also keeps every
-round's medians and time ratios (this host's speed drifts between processes, so their spread matters).
+table reports, per engine, the median of the per-round medians, and ratios against ORT; `paired_time_ratios` are the
+medians of the per-round time ratios (engines a few seconds apart), which hold up when the host changes speed between
+rounds; the JSON also keeps every round's medians and time ratios.
 Cold load = open + first run (ORT: InferenceSession creation + first run).
 """
 import argparse
@@ -128,8 +129,13 @@ def main():
         "psedge_fp32_vs_ort_fp32_time": [a / b for a, b in zip(per_round["psedge-fp32"], per_round["ort-fp32"])],
         "psedge_int8_vs_ort_fp32_time": [a / b for a, b in zip(per_round["psedge-int8"], per_round["ort-fp32"])],
     }
+    # The median of the per-round ratios: each compares two runs a few seconds apart, so it holds up when the host
+    # changes speed between rounds (BENCHMARKS.md, "host phases"), where the ratio of the two medians may pair a
+    # fast round of one engine with a slow round of the other.
+    paired = {name: med(rs) for name, rs in round_ratios.items()}
     result = {"model": args.model, "threads": args.threads, "runs": args.runs, "rounds": args.rounds,
-              "engines": table, "ratios": ratios, "median_ms_per_round": per_round, "time_ratios_per_round": round_ratios}
+              "engines": table, "ratios": ratios, "paired_time_ratios": paired, "median_ms_per_round": per_round,
+              "time_ratios_per_round": round_ratios}
     print(json.dumps(result, indent=2))
     if args.json:
         with open(args.json, "w") as f:
