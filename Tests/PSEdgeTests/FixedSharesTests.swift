@@ -51,6 +51,8 @@ final class FixedSharesTests: XCTestCase {
         let cases: [(Graph, [String: Tensor], String)] = [
             { let (g, f) = conv(c: 16, m: 24, h: 50, w: 50, kernel: 3, stride: 2, pad: 1, residualFirst: false, seed: 1); return (g, f, "3×3 stride 2") }(),
             { let (g, f) = conv(c: 3, m: 16, h: 40, w: 38, kernel: 7, stride: 2, pad: 3, residualFirst: false, seed: 2); return (g, f, "7×7 stem") }(),
+            // Output rows of 48: bands of 5 whole rows (240 columns, whole panels).
+            { let (g, f) = conv(c: 3, m: 16, h: 96, w: 96, kernel: 7, stride: 2, pad: 3, residualFirst: false, seed: 12); return (g, f, "7×7 stem, row bands") }(),
             { let (g, f) = conv(c: 20, m: 40, h: 24, w: 25, kernel: 1, stride: 1, pad: 0, residualFirst: true, seed: 3); return (g, f, "1×1") }(),
             { let (g, f) = conv(c: 24, m: 20, h: 40, w: 40, kernel: 1, stride: 2, pad: 0, residualFirst: false, seed: 4); return (g, f, "1×1 stride 2") }(),
         ] + [(28, 1, 5), (58, 0, 6), (27, 1, 7)].map { (size: Int, pad: Int, seed: UInt64) in

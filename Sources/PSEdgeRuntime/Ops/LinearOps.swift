@@ -387,7 +387,11 @@ struct ConvKernel: Kernel {
     private func ownColumns(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
                             _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow, threads = pool.threads
-        let units = (plane + shareUnit - 1) / shareUnit, unit = shareUnit, band = Self.ownBandColumns
+        // Bands of whole output rows when those make whole panels (the stem: 2 rows of 112), so no im2col row is
+        // computed for two bands; otherwise 256 columns.
+        let rowsBand = Self.ownBandColumns / ow * ow
+        let units = (plane + shareUnit - 1) / shareUnit, unit = shareUnit
+        let band = rowsBand > 0 && rowsBand % 16 == 0 ? rowsBand : Self.ownBandColumns
         let packedBytes = pse_sconv_packed_floats(Int32(k), Int32(band)) * 4, rowBytes = (band + 2 * ow) * 4
         let g = self.g, epilogue = self.epilogue, (h, w, ow) = (self.h, self.w, self.ow)
         let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
