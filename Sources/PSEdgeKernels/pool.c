@@ -1,7 +1,8 @@
 // A fixed-size thread pool for parallel-for loops. Indices are claimed with an atomic counter so uneven work
 // balances itself. Between jobs a thread spins briefly before sleeping on a condition variable: a network runs
 // hundreds of short parallel regions back to back, and a futex wake-up per region costs more than the region's
-// own work on small layers. The spin is bounded (~tens of µs), so an idle pool sleeps.
+// own work on small layers. The spin is bounded (~tens of µs), so an idle pool sleeps. pse_pool_parallel_threads
+// instead gives index t to thread t (the caller is 0): work split that way lands on the same core every call.
 #include "psedge_kernels.h"
 #include <pthread.h>
 #include <stdatomic.h>

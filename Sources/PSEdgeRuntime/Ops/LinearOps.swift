@@ -214,7 +214,7 @@ struct ConvKernel: Kernel {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
         let direct = g.isPointwise
-        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= Self.minShareUnits * pool.threads {
+        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + Self.shareUnit - 1) / Self.shareUnit >= Self.minShareUnits * pool.threads {
             return ownColumns(x, wt, bias, residual, y, pool)
         }
         if !direct, rowPanels, Self.fixedShares, pool.threads > 1, mg >= 32 * pool.threads, groups == 1 {
@@ -242,10 +242,10 @@ struct ConvKernel: Kernel {
                 let source = direct ? UnsafePointer(xin) : UnsafePointer(panels)
                 let first0 = b * m + gi * mg  // this group's first output row (image b)
                 let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
-                if direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + shareUnit - 1) / shareUnit >= Self.minShareUnits * pool.threads {
+                if direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + Self.shareUnit - 1) / Self.shareUnit >= Self.minShareUnits * pool.threads {
                     // Fixed column shares: a thread reads and writes the same pixels of every tensor of this size each
                     // time (the Winograd convolutions split the same way), so activations mostly stay with one core.
-                    let unit = shareUnit, units = (plane + unit - 1) / unit, threads = pool.threads
+                    let unit = Self.shareUnit, units = (plane + unit - 1) / unit, threads = pool.threads
                     pool.perThread { t in
                         let c0 = units * t / threads * unit, c1 = min(plane, units * (t + 1) / threads * unit)
                         for cb in stride(from: c0, to: c1, by: Self.tileCols) {
@@ -336,8 +336,8 @@ struct ConvKernel: Kernel {
         }
     }
 
-    /// Fixed column shares per thread for convolutions with enough columns (`ownColumns`, and the 1×1 path in
-    /// `panels`). Tests turn it off to compare with the shared split; results are identical either way.
+    /// Fixed per-thread shares (`ownColumns`, `ownRows`, the 1×1 path in `panels`, and the stem's max pooling,
+    /// PoolOps.maxPool2D). Tests turn it off to compare with the shared split; results are identical either way.
     static var fixedShares = true
     /// Fixed shares only when each thread gets at least this many panels: with fewer (ResNet's 14×14 stage, 13 panels
     /// for two threads) the uneven split costs more than the shared one loses.
@@ -373,9 +373,8 @@ struct ConvKernel: Kernel {
         }
     }
 
-    /// Columns are shared out in whole 16-column activation panels, or for the rows form (outputs with few columns,
-    /// where every column counts) in groups of 8, its widest column group.
-    private var shareUnit: Int { rowPanels ? 8 : 16 }
+    /// Columns are shared out in whole 16-column activation panels.
+    private static let shareUnit = 16
     /// Columns per packed band in `ownColumns` (a band's panels stay in L2 until its products are done).
     static let ownBandColumns = 256
 
@@ -390,7 +389,7 @@ struct ConvKernel: Kernel {
         // Bands of whole output rows when those make whole panels (the stem: 2 rows of 112), so no im2col row is
         // computed for two bands; otherwise 256 columns.
         let rowsBand = Self.ownBandColumns / ow * ow
-        let units = (plane + shareUnit - 1) / shareUnit, unit = shareUnit
+        let unit = Self.shareUnit, units = (plane + unit - 1) / unit
         let band = rowsBand > 0 && rowsBand % 16 == 0 ? rowsBand : Self.ownBandColumns
         let packedBytes = pse_sconv_packed_floats(Int32(k), Int32(band)) * 4, rowBytes = (band + 2 * ow) * 4
         let g = self.g, epilogue = self.epilogue, (h, w, ow) = (self.h, self.w, self.ow)
