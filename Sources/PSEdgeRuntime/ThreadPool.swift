@@ -57,6 +57,14 @@ public final class ThreadPool: @unchecked Sendable {
         if count <= 0 { return }
         let chunks = max(1, min(threads * 4, count / max(1, minChunk)))
         if chunks == 1 { body(0..<count); return }
+        if chunks >= threads {
+            // One contiguous range per thread, the same one every call: what a thread wrote is what it rewrites.
+            perThread { t in
+                let lo = count * t / threads, hi = count * (t + 1) / threads
+                if lo < hi { body(lo..<hi) }
+            }
+            return
+        }
         let step = (count + chunks - 1) / chunks
         parallelFor((count + step - 1) / step) { c in
             body(c * step..<min(count, (c + 1) * step))
