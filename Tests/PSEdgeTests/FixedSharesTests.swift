@@ -3,9 +3,9 @@ import PSEdgePasses
 @testable import PSEdgeRuntime
 import XCTest
 
-/// Convolutions (and the stem's max pooling) split across threads in fixed shares (each thread its own columns and
-/// its own packing buffers; Winograd by bands of tile rows; pooling by bands of output rows) give exactly the results
-/// of the shared split and of one thread.
+/// Convolutions, the stem's max pooling and attention split across threads in fixed shares (each thread its own
+/// columns and its own packing buffers; Winograd by bands of tile rows; pooling by bands of output rows; attention by
+/// heads, with its own transposed keys and values) give exactly the results of the shared split and of one thread.
 final class FixedSharesTests: XCTestCase {
     override func tearDown() {
         ConvKernel.fixedShares = true
@@ -45,6 +45,22 @@ final class FixedSharesTests: XCTestCase {
         return (g, ["x": Tensor((0..<(10 * 30 * 31)).map { _ in rng.float(-2, 2) }, shape: [1, 10, 30, 31])], "max pool")
     }
 
+    /// psedge.Attention the rows way (heads of 4 and 8 dims; fixed shares of heads), ragged query and key counts.
+    func attention() -> (Graph, [String: Tensor], String) {
+        var rng = SeededRandom(seed: 13)
+        let (heads, lq, lk, d, dv) = (12, 50, 37, 4, 8)
+        let node = Node(name: "attn", opType: "Attention", domain: "psedge", inputs: ["q", "k", "v"], outputs: ["y"],
+                        attributes: ["heads": .int(heads), "kernel": .string("rows")])
+        let shapes = ["q": [1, lq, heads * d], "k": [1, lk, heads * d], "v": [1, lk, heads * dv]]
+        let out = [1, lq, heads * dv]
+        let g = Graph(nodes: [node], inputs: ["q", "k", "v"].map { ValueInfo(name: $0, type: TensorType(.float32, static: shapes[$0]!)) },
+                      outputs: [ValueInfo(name: "y", type: TensorType(.float32, static: out))], initializers: [:],
+                      valueTypes: ["y": TensorType(.float32, static: out)], opsets: ["": 17])
+        var feeds: [String: Tensor] = [:]
+        for (name, shape) in shapes { feeds[name] = Tensor((0..<shape.reduce(1, *)).map { _ in rng.float(-2, 2) }, shape: shape) }
+        return (g, feeds, "attention")
+    }
+
     /// (Sizes are chosen so that every case gets fixed shares on 2 threads, most on 3 too: at least
     /// ConvKernel.minShareUnits panels a thread, a full panel of Winograd tiles a thread, 32 filters a thread.)
     func testFixedSharesEqualTheSharedSplitBitForBit() throws {
@@ -69,7 +85,7 @@ final class FixedSharesTests: XCTestCase {
             XCTAssertNotNil(r.nodes[0].attributes["weight_layout"], "the 7×7 output takes the rows form")
             return (r, f, "rows form \(k)×\(k) on 7×7")
         }
-        for (g, feeds, name) in cases + rows + [maxPool()] {
+        for (g, feeds, name) in cases + rows + [maxPool(), attention()] {
             let one = try Plan(graph: g, threads: 1).run(feeds)["y"]!.floats
             for threads in [2, 3] {
                 for fixed in [true, false] {

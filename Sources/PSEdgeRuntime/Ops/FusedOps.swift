@@ -248,9 +248,33 @@ struct AttentionKernel: Kernel {
         let ldk = (lk + 15) / 16 * 16
         let hd = heads * d, hdv = heads * dv
         let rowBlocks = (lq + Self.rowsPerItem - 1) / Self.rowsPerItem
+        let scoreRows = Int(PSE_ATTN_SCRATCH_ROWS) * ldk
+        if ConvKernel.fixedShares, pool.threads > 1, batch * heads >= 4 * pool.threads {
+            // Fixed shares of (image, head) pairs, each thread transposing its own heads' keys and values into a buffer
+            // of its own: nothing it writes is read by the other thread (docs/KERNELS.md, "Work split").
+            let pairs = batch * heads, threads = pool.threads
+            pool.perThread { t in
+                let lo = pairs * t / threads, hi = pairs * (t + 1) / threads
+                guard lo < hi else { return }
+                let own = pool.threadScratch(t, bytes: [(hi - lo) * d * ldk * 4, (hi - lo) * dv * ldk * 4, scoreRows * 4])
+                let kt = own[0].assumingMemoryBound(to: Float.self), vt = own[1].assumingMemoryBound(to: Float.self)
+                let scores = own[2].assumingMemoryBound(to: Float.self)
+                for bh in lo..<hi {
+                    let b = bh / heads, h = bh % heads, i = bh - lo
+                    Self.transpose(k + b * lk * hd + h * d, rowStride: hd, keys: lk, dims: d, into: kt + i * d * ldk, ldk: ldk)
+                    Self.transpose(v + b * lk * hdv + h * dv, rowStride: hdv, keys: lk, dims: dv, into: vt + i * dv * ldk, ldk: ldk)
+                    for r0 in stride(from: 0, to: lq, by: Self.rowsPerItem) {
+                        let rows = min(Self.rowsPerItem, lq - r0)
+                        pse_attention_rows_f32(q + (b * lq + r0) * hd + h * d, hd, Int32(rows), Int32(d), Int32(dv),
+                                               kt + i * d * ldk, vt + i * dv * ldk, Int32(lk), Int32(ldk), scale,
+                                               o + (b * lq + r0) * hdv + h * dv, hdv, scores)
+                    }
+                }
+            }
+            return
+        }
         let items = batch * heads * rowBlocks
         let chunks = min(items, pool.threads * 4)
-        let scoreRows = Int(PSE_ATTN_SCRATCH_ROWS) * ldk
         let regions = pool.scratch(bytes: [batch * heads * d * ldk * 4, batch * heads * dv * ldk * 4, chunks * scoreRows * 4])
         let kt = regions[0].assumingMemoryBound(to: Float.self), vt = regions[1].assumingMemoryBound(to: Float.self)
         let scores = regions[2].assumingMemoryBound(to: Float.self)
