@@ -67,16 +67,6 @@ void pse_sconv_pack(const float *img, int channels, int height, int width, int k
     }
 }
 
-void pse_sconv_pack_band(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
-                         int sw, int dh, int dw, int out_w, int oy0, int oy1, float *panels, float *row) {
-    const int k = channels * kh * kw, n = (oy1 - oy0) * out_w;
-    const size_t pstride = (size_t)k * PSE_SCONV_PANEL;
-    for (int kk = 0; kk < k; kk++) {
-        im2col_rows_f32(img, height, width, kh, kw, pad_t, pad_l, sh, sw, dh, dw, oy0, oy1, out_w, kk, row);
-        row_to_panels(row, n, panels + (size_t)kk * PSE_SCONV_PANEL, pstride);
-    }
-}
-
 void pse_sconv_pack_cols(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
                          int sw, int dh, int dw, int out_w, int c0, int c1, float *panels, float *row) {
     const int k = channels * kh * kw, oy0 = c0 / out_w, oy1 = (c1 + out_w - 1) / out_w, skip = c0 - oy0 * out_w;

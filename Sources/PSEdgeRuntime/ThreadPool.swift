@@ -52,6 +52,16 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Kernels split work in fixed per-thread shares (`perThread` + `share`) where that keeps data with one core
+    /// (docs/KERNELS.md, "Work split"). Tests turn it off to compare with the shared split; results are identical.
+    public static var fixedShares = true
+
+    /// Thread t's share of 0..<count in whole units (the last one may be partial): contiguous, in thread order.
+    public func share(_ t: Int, of count: Int, unit: Int = 1) -> Range<Int> {
+        let units = (count + unit - 1) / unit
+        return min(count, units * t / threads * unit)..<min(count, units * (t + 1) / threads * unit)
+    }
+
     /// Splits 0..<count into about `threads * 4` contiguous chunks and runs body on each range.
     public func parallelChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         if count <= 0 { return }
@@ -60,8 +70,8 @@ public final class ThreadPool: @unchecked Sendable {
         if chunks >= threads {
             // One contiguous range per thread, the same one every call: what a thread wrote is what it rewrites.
             perThread { t in
-                let lo = count * t / threads, hi = count * (t + 1) / threads
-                if lo < hi { body(lo..<hi) }
+                let range = share(t, of: count)
+                if !range.isEmpty { body(range) }
             }
             return
         }
@@ -104,17 +114,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// (which costs more than the write itself when the two cores are far apart). Valid until t's next call.
     public func threadScratch(_ t: Int, bytes sizes: [Int]) -> [UnsafeMutableRawPointer] {
         precondition(t >= 0 && t < threads)
-        let aligned = sizes.map { ($0 + 63) / 64 * 64 }
-        let total = aligned.reduce(0, +)
-        if ownScratch[t].byteCount < total {
-            ownScratch[t] = Storage(byteCount: 0)
-            ownScratch[t] = Storage(byteCount: total)
-        }
-        var offset = 0
-        return aligned.map { size in
-            defer { offset += size }
-            return ownScratch[t].base + offset
-        }
+        return Self.regions(sizes, of: &ownScratch[t])
     }
 
     /// Temporary float workspace shared by the kernels of one plan (they run one at a time).
@@ -125,16 +125,22 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Several 64-byte-aligned regions of the shared workspace at once (valid until the next call).
     public func scratch(bytes sizes: [Int]) -> [UnsafeMutableRawPointer] {
+        Self.regions(sizes, of: &scratchStorage)
+    }
+
+    /// 64-byte-aligned regions of `storage`, grown first if too small (freeing the old block first: the peak is one
+    /// block, not two).
+    private static func regions(_ sizes: [Int], of storage: inout Storage) -> [UnsafeMutableRawPointer] {
         let aligned = sizes.map { ($0 + 63) / 64 * 64 }
         let total = aligned.reduce(0, +)
-        if scratchStorage.byteCount < total {
-            scratchStorage = Storage(byteCount: 0)  // free the old block first: peak memory is one block, not two
-            scratchStorage = Storage(byteCount: total)
+        if storage.byteCount < total {
+            storage = Storage(byteCount: 0)
+            storage = Storage(byteCount: total)
         }
         var offset = 0
         return aligned.map { size in
             defer { offset += size }
-            return scratchStorage.base + offset
+            return storage.base + offset
         }
     }
 }

@@ -8,8 +8,7 @@ import XCTest
 /// heads, with its own transposed keys and values) give exactly the results of the shared split and of one thread.
 final class FixedSharesTests: XCTestCase {
     override func tearDown() {
-        ConvKernel.fixedShares = true
-        WinogradConvKernel.byTiles = true
+        ThreadPool.fixedShares = true
     }
 
     /// One FusedConv with bias, a residual and ReLU.
@@ -89,8 +88,7 @@ final class FixedSharesTests: XCTestCase {
             let one = try Plan(graph: g, threads: 1).run(feeds)["y"]!.floats
             for threads in [2, 3] {
                 for fixed in [true, false] {
-                    ConvKernel.fixedShares = fixed
-                    WinogradConvKernel.byTiles = fixed
+                    ThreadPool.fixedShares = fixed
                     let y = try Plan(graph: g, threads: threads).run(feeds)["y"]!.floats
                     XCTAssertEqual(y.map(\.bitPattern), one.map(\.bitPattern), "\(name): \(threads) threads, fixed shares \(fixed)")
                 }

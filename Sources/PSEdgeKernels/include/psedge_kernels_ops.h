@@ -70,13 +70,9 @@ size_t pse_sconv_packed_floats(int k, int n);
 /// 16-column panels; `row` is scratch for out_h·out_w floats. Rows may be packed in parallel.
 void pse_sconv_pack(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
                     int sw, int dh, int dw, int out_h, int out_w, float *panels, int k_begin, int k_end, float *row);
-/// Packs every k-row of a convolution's im2col matrix, for output rows [oy0, oy1) only, into 16-column panels
-/// (pstride = K·16; the band's (oy1 − oy0)·out_w columns): a band small enough to stay in cache between packing and
-/// its GEMM. `row` is scratch for (oy1 − oy0)·out_w floats.
-void pse_sconv_pack_band(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
-                         int sw, int dh, int dw, int out_w, int oy0, int oy1, float *panels, float *row);
-/// The same for output columns [c0, c1) (c = oy·out_w + ox; c1 − c0 columns in the panels). `row` is scratch for the
-/// whole output rows the columns touch (at most c1 − c0 + 2·out_w floats).
+/// Packs every k-row of a convolution's im2col matrix, for output columns [c0, c1) only (c = oy·out_w + ox), into
+/// 16-column panels (pstride = K·16; c1 − c0 columns): a band small enough to stay in cache between packing and its
+/// GEMM. `row` is scratch for the whole output rows the columns touch (at most c1 − c0 + 2·out_w floats).
 void pse_sconv_pack_cols(const float *img, int channels, int height, int width, int kh, int kw, int pad_t, int pad_l, int sh,
                          int sw, int dh, int dw, int out_w, int c0, int c1, float *panels, float *row);
 /// c[m×n] (row stride ldc) = a[m×k] (weights, row stride lda) × B, B[kk][j] = bp[(j/16)·pstride + kk·ldb + j%16]

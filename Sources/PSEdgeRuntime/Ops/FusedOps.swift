@@ -249,9 +249,11 @@ struct AttentionKernel: Kernel {
         let hd = heads * d, hdv = heads * dv
         let rowBlocks = (lq + Self.rowsPerItem - 1) / Self.rowsPerItem
         let scoreRows = Int(PSE_ATTN_SCRATCH_ROWS) * ldk
-        if ConvKernel.fixedShares, pool.threads > 1, batch * heads >= 4 * pool.threads {
+        if ThreadPool.fixedShares, pool.threads > 1, batch * heads >= 4 * pool.threads {
             // Fixed shares of (image, head) pairs, each thread transposing its own heads' keys and values into a buffer
             // of its own: nothing it writes is read by the other thread (docs/KERNELS.md, "Work split").
+            // (The share is computed here rather than by pool.share: inside this closure that call measured ~7 %
+            // slower attention, apparently by what the compiler then keeps in registers.)
             let pairs = batch * heads, threads = pool.threads
             pool.perThread { t in
                 let lo = pairs * t / threads, hi = pairs * (t + 1) / threads

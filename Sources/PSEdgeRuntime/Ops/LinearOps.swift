@@ -214,18 +214,16 @@ struct ConvKernel: Kernel {
         let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // A 1×1 stride-1 unpadded convolution reads its input in place (rows of `plane`); others are packed.
         let direct = g.isPointwise
-        if !direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + Self.shareUnit - 1) / Self.shareUnit >= Self.minShareUnits * pool.threads {
-            return ownColumns(x, wt, bias, residual, y, pool)
-        }
-        if !direct, rowPanels, Self.fixedShares, pool.threads > 1, mg >= 32 * pool.threads, groups == 1 {
+        let columnShares = !rowPanels && usesColumnShares(pool)
+        if !direct, columnShares { return ownColumns(x, wt, bias, residual, y, pool) }
+        if !direct, rowPanels, ThreadPool.fixedShares, pool.threads > 1, mg >= 32 * pool.threads, groups == 1 {
             return ownRows(x, wt, bias, residual, y, pool)
         }
         if !direct, let bandRows = bandRows(k: k, pool: pool) {
             return banded(x, wt, bias, residual, y, pool, bandRows: bandRows)
         }
         let panels = pool.scratch(floats: direct ? 0 : pse_sconv_packed_floats(Int32(k), Int32(plane)))
-        let g = self.g, epilogue = self.epilogue
-        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        let g = self.g
         for b in 0..<n {
             for gi in 0..<groups {
                 let xin = x + (b * c + gi * cg) * h * w
@@ -241,52 +239,50 @@ struct ConvKernel: Kernel {
                 let (ldb, pstride) = direct ? (plane, 16) : (16, k * 16)
                 let source = direct ? UnsafePointer(xin) : UnsafePointer(panels)
                 let first0 = b * m + gi * mg  // this group's first output row (image b)
-                let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
-                if direct, !rowPanels, Self.fixedShares, pool.threads > 1, (plane + Self.shareUnit - 1) / Self.shareUnit >= Self.minShareUnits * pool.threads {
+                let wg = wt + gi * mg * k, bg = bias.map { UnsafePointer($0 + gi * mg) }
+                if columnShares {
                     // Fixed column shares: a thread reads and writes the same pixels of every tensor of this size each
                     // time (the Winograd convolutions split the same way), so activations mostly stay with one core.
-                    let unit = Self.shareUnit, units = (plane + unit - 1) / unit, threads = pool.threads
                     pool.perThread { t in
-                        let c0 = units * t / threads * unit, c1 = min(plane, units * (t + 1) / threads * unit)
-                        for cb in stride(from: c0, to: c1, by: Self.tileCols) {
-                            let nc = min(Self.tileCols, c1 - cb)
+                        let share = pool.share(t, of: plane, unit: Self.shareUnit)
+                        for cb in stride(from: share.lowerBound, to: share.upperBound, by: Self.tileCols) {
+                            let nc = min(Self.tileCols, share.upperBound - cb)
                             for r0 in stride(from: 0, to: mg, by: Self.tileRows) {
-                                let nr = min(Self.tileRows, mg - r0)
-                                let o = y + (first0 + r0) * plane + cb
-                                let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + cb) }
-                                multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, source + cb, ldb: ldb,
-                                         pstride: pstride, bias: bg.map { UnsafePointer($0 + r0) },
-                                         residual: epilogue.residualInC ? res : nil, ldres: plane, relu: relu, first: first, o, ldc: plane)
-                                epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
+                                product(r0: r0, rows: min(Self.tileRows, mg - r0), c0: cb, cols: nc, k: k, weights: wg, source + cb,
+                                        ldb: ldb, pstride: pstride, bias: bg, residual: residual, y, firstRow: first0)
                             }
                         }
                     }
                     continue
                 }
                 pool.parallelTiles(rows: mg, cols: plane, tileRows: Self.tileRows, tileCols: Self.tileCols) { r0, nr, c0, nc, _ in
-                    let o = y + (first0 + r0) * plane + c0
-                    let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + c0) }
-                    multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, source + (c0 / 16) * pstride, ldb: ldb, pstride: pstride,
-                             bias: bg.map { UnsafePointer($0 + r0) }, residual: epilogue.residualInC ? res : nil, ldres: plane,
-                             relu: relu, first: first, o, ldc: plane)
-                    epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
+                    product(r0: r0, rows: nr, c0: c0, cols: nc, k: k, weights: wg, source + (c0 / 16) * pstride, ldb: ldb,
+                            pstride: pstride, bias: bg, residual: residual, y, firstRow: first0)
                 }
             }
         }
     }
 
-    /// Output rows r0 ..< r0 + rows (r0 a multiple of 16) of one group's product with activations `b`, finished in C:
-    /// the panel GEMM with row-major weights, or its rows form when the weights are in 16-row panels.
-    private func multiply(r0: Int, rows: Int, cols: Int, k: Int, weights: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>,
-                          ldb: Int, pstride: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, ldres: Int,
-                          relu: Int32, first: Int32, _ out: UnsafeMutablePointer<Float>, ldc: Int) {
+    /// Output rows r0 ..< r0 + rows (r0 a multiple of 16) and columns c0 ..< c0 + cols of one group (whose first
+    /// output row is `firstRow`), from the group's weights and bias and activations `b` (column c0 on), finished:
+    /// bias, residual and ReLU as they are stored, other activations after. The panel GEMM with row-major weights, or
+    /// its rows form when the weights are in 16-row panels.
+    private func product(r0: Int, rows: Int, c0: Int, cols: Int, k: Int, weights: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>,
+                         ldb: Int, pstride: Int, bias: UnsafePointer<Float>?, residual: UnsafeMutablePointer<Float>?,
+                         _ y: UnsafeMutablePointer<Float>, firstRow: Int) {
+        let plane = oh * ow
+        let out = y + (firstRow + r0) * plane + c0
+        let res = residual.map { UnsafePointer($0 + (firstRow + r0) * plane + c0) }
+        let rowBias = bias.map { $0 + r0 }, resInC = epilogue.residualInC ? res : nil
+        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
         if rowPanels {
-            pse_sconv_rows(Int32(rows), Int32(cols), Int32(k), weights + (r0 / 16) * k * 16, k * 16, b, Int32(ldb), pstride, bias,
-                           residual, Int32(ldres), relu, first, out, Int32(ldc))
+            pse_sconv_rows(Int32(rows), Int32(cols), Int32(k), weights + (r0 / 16) * k * 16, k * 16, b, Int32(ldb), pstride, rowBias,
+                           resInC, Int32(plane), relu, first, out, Int32(plane))
         } else {
-            pse_sconv_gemm(Int32(rows), Int32(cols), Int32(k), weights + r0 * k, Int32(k), b, Int32(ldb), pstride, bias, residual,
-                           Int32(ldres), relu, first, out, Int32(ldc))
+            pse_sconv_gemm(Int32(rows), Int32(cols), Int32(k), weights + r0 * k, Int32(k), b, Int32(ldb), pstride, rowBias, resInC,
+                           Int32(plane), relu, first, out, Int32(plane))
         }
+        epilogue.finishTile(out, rows: rows, cols: cols, ld: plane, residual: res)
     }
 
     /// A packed matrix larger than this would leave the cache between packing and use.
@@ -307,13 +303,12 @@ struct ConvKernel: Kernel {
     /// fixed), so the results are identical.
     private func banded(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
                         _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool, bandRows: Int) {
-        let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
+        let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw
         let bands = (oh + bandRows - 1) / bandRows, bandCols = bandRows * ow
         let packed = pse_sconv_packed_floats(Int32(k), Int32(bandCols)), per = (packed + bandCols + 15) / 16 * 16
         let runs = min(bands, pool.threads * 4), step = (bands + runs - 1) / runs
         let scratch = pool.scratch(floats: runs * per)
-        let g = self.g, epilogue = self.epilogue, (h, w, oh, ow) = (self.h, self.w, self.oh, self.ow)
-        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        let g = self.g, (h, w, oh, ow) = (self.h, self.w, self.oh, self.ow)
         for b in 0..<n {
             for gi in 0..<groups {
                 let xin = x + (b * c + gi * cg) * h * w
@@ -322,61 +317,53 @@ struct ConvKernel: Kernel {
                 pool.parallelFor((bands + step - 1) / step) { run in
                     let buf = scratch + run * per
                     for band in run * step..<min(bands, (run + 1) * step) {
-                        let oy0 = band * bandRows, oy1 = min(oh, oy0 + bandRows), c0 = oy0 * ow, nc = (oy1 - oy0) * ow
-                        pse_sconv_pack_band(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
-                                            Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(ow), Int32(oy0), Int32(oy1), buf, buf + packed)
-                        let o = y + first0 * plane + c0
-                        let res = residual.map { UnsafePointer($0 + first0 * plane + c0) }
-                        multiply(r0: 0, rows: mg, cols: nc, k: k, weights: wg, buf, ldb: 16, pstride: k * 16, bias: bg,
-                                 residual: epilogue.residualInC ? res : nil, ldres: plane, relu: relu, first: first, o, ldc: plane)
-                        epilogue.finishTile(o, rows: mg, cols: nc, ld: plane, residual: res)
+                        let c0 = band * bandRows * ow, nc = min(oh, (band + 1) * bandRows) * ow - c0
+                        pse_sconv_pack_cols(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
+                                            Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(ow), Int32(c0), Int32(c0 + nc), buf, buf + packed)
+                        product(r0: 0, rows: mg, c0: c0, cols: nc, k: k, weights: wg, buf, ldb: 16, pstride: k * 16, bias: bg,
+                                residual: residual, y, firstRow: first0)
                     }
                 }
             }
         }
     }
 
-    /// Fixed per-thread shares (`ownColumns`, `ownRows`, the 1×1 path in `panels`, and the stem's max pooling,
-    /// PoolOps.maxPool2D). Tests turn it off to compare with the shared split; results are identical either way.
-    static var fixedShares = true
-    /// Fixed shares only when each thread gets at least this many panels: with fewer (ResNet's 14×14 stage, 13 panels
-    /// for two threads) the uneven split costs more than the shared one loses.
+    /// Fixed column shares (`ownColumns` and the 1×1 path of `panels`) on several threads, when each thread gets at
+    /// least `minShareUnits` panels: with fewer (ResNet's 14×14 stage, 13 panels for two threads) the uneven split
+    /// costs more than the shared one loses.
+    private func usesColumnShares(_ pool: ThreadPool) -> Bool {
+        ThreadPool.fixedShares && pool.threads > 1 && (oh * ow + Self.shareUnit - 1) / Self.shareUnit >= Self.minShareUnits * pool.threads
+    }
     static let minShareUnits = 8
+    /// Columns are shared out in whole 16-column activation panels.
+    private static let shareUnit = 16
+    /// Columns per packed band in `ownColumns` (a band's panels stay in L2 until its products are done).
+    static let ownBandColumns = 256
+
     /// The rows form (outputs of few columns, many filters) on several threads: each thread packs all the columns
     /// into a buffer of its own (a little repeated work: the columns are few) and multiplies them by its own share of
     /// the filters, so packed data never crosses to the other core and each weight is read by one thread.
     private func ownRows(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
                          _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
-        let k = c * g.kh * g.kw, plane = oh * ow, threads = pool.threads, panelRows = (m + 15) / 16
+        let k = c * g.kh * g.kw, plane = oh * ow
         let packedBytes = pse_sconv_packed_floats(Int32(k), Int32(plane)) * 4, rowBytes = plane * 4
-        let g = self.g, epilogue = self.epilogue, (h, w, oh, ow, c, m) = (self.h, self.w, self.oh, self.ow, self.c, self.m)
-        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        let g = self.g, (h, w, oh, ow, c, m) = (self.h, self.w, self.oh, self.ow, self.c, self.m)
         for b in 0..<n {
             let xin = x + b * c * h * w
             pool.perThread { t in
-                let r0 = panelRows * t / threads * 16, r1 = min(m, panelRows * (t + 1) / threads * 16)
-                guard r0 < r1 else { return }
+                let share = pool.share(t, of: m, unit: 16)
+                guard !share.isEmpty else { return }
                 let own = pool.threadScratch(t, bytes: [packedBytes, rowBytes])
                 let buf = own[0].assumingMemoryBound(to: Float.self), row = own[1].assumingMemoryBound(to: Float.self)
                 pse_sconv_pack(xin, Int32(c), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL), Int32(g.sh),
                                Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(oh), Int32(ow), buf, 0, Int32(k), row)
-                for rt in stride(from: r0, to: r1, by: Self.tileRows) {
-                    let nr = min(Self.tileRows, r1 - rt)
-                    let o = y + (b * m + rt) * plane
-                    let res = residual.map { UnsafePointer($0 + (b * m + rt) * plane) }
-                    multiply(r0: rt, rows: nr, cols: plane, k: k, weights: wt, buf, ldb: 16, pstride: k * 16,
-                             bias: bias.map { UnsafePointer($0 + rt) }, residual: epilogue.residualInC ? res : nil, ldres: plane,
-                             relu: relu, first: first, o, ldc: plane)
-                    epilogue.finishTile(o, rows: nr, cols: plane, ld: plane, residual: res)
+                for r0 in stride(from: share.lowerBound, to: share.upperBound, by: Self.tileRows) {
+                    product(r0: r0, rows: min(Self.tileRows, share.upperBound - r0), c0: 0, cols: plane, k: k, weights: wt, buf,
+                            ldb: 16, pstride: k * 16, bias: bias.map { UnsafePointer($0) }, residual: residual, y, firstRow: b * m)
                 }
             }
         }
     }
-
-    /// Columns are shared out in whole 16-column activation panels.
-    private static let shareUnit = 16
-    /// Columns per packed band in `ownColumns` (a band's panels stay in L2 until its products are done).
-    static let ownBandColumns = 256
 
     /// Convolutions that need packing, on several threads: each thread takes a fixed share of the output columns
     /// (whole 16-column panels), packs them band by band into a buffer of its own and multiplies each band by all
@@ -385,37 +372,30 @@ struct ConvKernel: Kernel {
     /// Same sums as `panels`, so the same results.
     private func ownColumns(_ x: UnsafeMutablePointer<Float>, _ wt: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>?,
                             _ residual: UnsafeMutablePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {
-        let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow, threads = pool.threads
+        let cg = c / groups, mg = m / groups, k = cg * g.kh * g.kw, plane = oh * ow
         // Bands of whole output rows when those make whole panels (the stem: 2 rows of 112), so no im2col row is
         // computed for two bands; otherwise 256 columns.
         let rowsBand = Self.ownBandColumns / ow * ow
-        let unit = Self.shareUnit, units = (plane + unit - 1) / unit
         let band = rowsBand > 0 && rowsBand % 16 == 0 ? rowsBand : Self.ownBandColumns
         let packedBytes = pse_sconv_packed_floats(Int32(k), Int32(band)) * 4, rowBytes = (band + 2 * ow) * 4
-        let g = self.g, epilogue = self.epilogue, (h, w, ow) = (self.h, self.w, self.ow)
-        let relu: Int32 = epilogue.activation == .relu ? 1 : 0, first: Int32 = epilogue.residualBeforeActivation ? 1 : 0
+        let g = self.g, (h, w, ow) = (self.h, self.w, self.ow)
         for b in 0..<n {
             for gi in 0..<groups {
                 let xin = x + (b * c + gi * cg) * h * w
                 let first0 = b * m + gi * mg
-                let wg = wt + gi * mg * k, bg = bias.map { $0 + gi * mg }
+                let wg = wt + gi * mg * k, bg = bias.map { UnsafePointer($0 + gi * mg) }
                 pool.perThread { t in
-                    let c0 = units * t / threads * unit, c1 = min(plane, units * (t + 1) / threads * unit)
-                    guard c0 < c1 else { return }
+                    let share = pool.share(t, of: plane, unit: Self.shareUnit)
+                    guard !share.isEmpty else { return }
                     let own = pool.threadScratch(t, bytes: [packedBytes, rowBytes])
                     let buf = own[0].assumingMemoryBound(to: Float.self), row = own[1].assumingMemoryBound(to: Float.self)
-                    for cb in stride(from: c0, to: c1, by: band) {
-                        let nc = min(band, c1 - cb)
+                    for cb in stride(from: share.lowerBound, to: share.upperBound, by: band) {
+                        let nc = min(band, share.upperBound - cb)
                         pse_sconv_pack_cols(xin, Int32(cg), Int32(h), Int32(w), Int32(g.kh), Int32(g.kw), Int32(g.padT), Int32(g.padL),
                                             Int32(g.sh), Int32(g.sw), Int32(g.dh), Int32(g.dw), Int32(ow), Int32(cb), Int32(cb + nc), buf, row)
                         for r0 in stride(from: 0, to: mg, by: Self.tileRows) {
-                            let nr = min(Self.tileRows, mg - r0)
-                            let o = y + (first0 + r0) * plane + cb
-                            let res = residual.map { UnsafePointer($0 + (first0 + r0) * plane + cb) }
-                            multiply(r0: r0, rows: nr, cols: nc, k: k, weights: wg, buf, ldb: 16, pstride: k * 16,
-                                     bias: bg.map { UnsafePointer($0 + r0) }, residual: epilogue.residualInC ? res : nil, ldres: plane,
-                                     relu: relu, first: first, o, ldc: plane)
-                            epilogue.finishTile(o, rows: nr, cols: nc, ld: plane, residual: res)
+                            product(r0: r0, rows: min(Self.tileRows, mg - r0), c0: cb, cols: nc, k: k, weights: wg, buf, ldb: 16,
+                                    pstride: k * 16, bias: bg, residual: residual, y, firstRow: first0)
                         }
                     }
                 }

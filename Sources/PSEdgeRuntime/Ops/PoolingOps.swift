@@ -166,12 +166,12 @@ enum PoolOps {
     /// 2-D fp32 without indices or dilation (ResNet's stem pooling): the C kernel, a plane per task.
     static func maxPool2D(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: Geometry, _ planes: Int, _ pool: ThreadPool) {
         let (h, w, oh, ow) = (g.inS[1], g.inS[2], g.outS[1], g.outS[2])
-        if ConvKernel.fixedShares, pool.threads > 1, oh >= 4 * pool.threads {
+        if ThreadPool.fixedShares, pool.threads > 1, oh >= 4 * pool.threads {
             // Each thread its own band of output rows in every plane: the pixels the convolutions around it give the
             // same thread (fixed column shares), so the activations stay with their core.
-            let threads = pool.threads, (sh, padT) = (g.stride[1], g.padBegin[1])
+            let (sh, padT) = (g.stride[1], g.padBegin[1])
             pool.perThread { t in
-                let oy0 = oh * t / threads, oy1 = oh * (t + 1) / threads
+                let rows = pool.share(t, of: oh), (oy0, oy1) = (rows.lowerBound, rows.upperBound)
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { tmp in
                     for p in 0..<planes {
                         // Rows oy0 ..< oy1 are rows 0 ..< oy1 − oy0 of the same pooling with the padding moved up by oy0·stride.

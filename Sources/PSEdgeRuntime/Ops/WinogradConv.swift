@@ -80,10 +80,8 @@ struct WinogradConvKernel: Kernel {
     private func tileRowsPerThread(_ pool: ThreadPool) -> Int? {
         guard pool.threads > 1 else { return nil }
         let rows = (tilesH + pool.threads - 1) / pool.threads, last = tilesH - rows * (pool.threads - 1)
-        return last > 0 && last * tilesW >= 16 && Self.byTiles ? rows : nil
+        return last > 0 && last * tilesW >= 16 && ThreadPool.fixedShares ? rows : nil
     }
-    /// Tests turn the split by tile rows off to compare with the phase-by-phase one; results are identical.
-    static var byTiles = true
 
     /// One image split by bands of tile rows, each thread taking one band through all three steps (its inputs
     /// transformed, its columns of the 36 products, its outputs) in buffers of its own: nothing one core writes is read
